@@ -1,0 +1,142 @@
+"""``python -m service``: serve the API (default) and the operator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from service.settings import Settings, SettingsError
+
+
+class CommandError(Exception):
+    """A failure the operator can act on: printed as one line, exit status 1."""
+
+
+async def prepare_database(settings: Settings) -> str:
+    """Reach the database (embedded if no DATABASE_URL), then migrate it or check it is at the code's version."""
+    from service import db
+
+    url = db.resolve_database_url(settings)
+    try:
+        await db.check_database(url, settings.pool.connect_timeout)
+        if settings.migrate_on_start:
+            applied = await db.upgrade(settings, url)
+            if applied:
+                print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+            return url
+        state = await db.migration_state(url)
+    except (db.DatabaseUnreachableError, db.DatabaseAheadError) as exc:
+        raise CommandError(str(exc)) from None
+    if state.unknown:
+        raise CommandError(
+            f"the database at {db.describe_url(url)} has migrations this code does not know: "
+            f"{', '.join(state.unknown)}; deploy the matching code or downgrade the database first"
+        )
+    if state.pending:
+        raise CommandError(
+            f"the database at {db.describe_url(url)} lacks migrations {', '.join(state.pending)}: run "
+            "'aerich -c aerich.ini upgrade' or set MIGRATE_ON_START=1"
+        )
+    return url
+
+
+def serve(settings: Settings) -> None:
+    """Check (and migrate) the database, then serve HTTP with uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    url = asyncio.run(prepare_database(settings))
+    os.environ["DATABASE_URL"] = url  # workers use the database this process checked, never a second one
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
+
+
+def read_password(prompt: str) -> str:
+    """From the terminal without echo, or the first line of stdin when it is not a terminal."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat the password: ") != first:
+            raise CommandError("the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def create_admin(settings: Settings, email: str, name: str | None) -> str:
+    """Promote the user with ``email`` to admin, or create an admin (password read from the terminal/stdin)."""
+    from pydantic import ValidationError
+    from tortoise.transactions import in_transaction
+
+    from service.db import database
+    from service.models import Role, User
+    from service.security import hash_password
+    from service.users.schemas import UserCreate
+
+    url = await prepare_database(settings)
+    async with database(settings, url):
+        existing = await User.get_or_none(email=email.strip().lower())
+        if existing is not None:
+            await User.filter(id=existing.id).update(role=Role.ADMIN)
+            return f"promoted {existing.email} (id {existing.id}) to admin"
+        if not name:
+            raise CommandError(f"no user has the email {email!r}; give --name to create one")
+        try:
+            data = UserCreate(name=name, email=email, password=read_password("Password for the new admin: "))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise CommandError(problems) from None
+        password_hash = await hash_password(data.password)
+        async with in_transaction():
+            user = await User.create(name=data.name, email=data.email, password_hash=password_hash, role=Role.ADMIN)
+        return f"created admin {user.email} (id {user.id})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Posts API: users, profiles, posts and tags. Configured by environment variables (README).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="serve HTTP on HOST:PORT (the default command)")
+    admin = commands.add_parser(
+        "create-admin",
+        help="make or promote an admin; the password is read from the terminal or stdin, never from arguments",
+    )
+    admin.add_argument("--email", required=True, help="the admin's email (an existing user is promoted)")
+    admin.add_argument("--name", help="the display name, needed when the user does not exist yet")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "create-admin":
+            print(asyncio.run(create_admin(settings, args.email, args.name)))
+        else:
+            serve(settings)
+    except (SettingsError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""``create_app(settings)``: routes, the database lifespan, error handling and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import swagger_ui
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.params import BodyKwarg
+from litestar.static_files import create_static_files_router
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+
+from service.auth.controllers import AuthController, MeController
+from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
+from service.db import database, resolve_database_url
+from service.errors import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
+from service.health.controllers import HealthController
+from service.observability import RequestLogMiddleware, configure_logging
+from service.posts.controllers import PostController
+from service.settings import Settings
+from service.users.controllers import UserController
+
+MAX_BODY_BYTES = 1024 * 1024
+DOCS_ASSETS = "/docs/assets"
+_SWAGGER_STATIC = Path(swagger_ui.__file__).parent / "static"
+
+
+def _expected_media_type(handler: HTTPRouteHandler) -> str | None:
+    """The body encoding a handler takes: JSON unless its ``data`` says otherwise; None without a body."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return None
+    kwarg = data.kwarg_definition
+    if isinstance(kwarg, BodyKwarg):
+        return RequestEncodingType(kwarg.media_type).value
+    return RequestEncodingType.JSON.value
+
+
+async def require_declared_media_type(request: Request[Any, Any, Any]) -> None:
+    """415 when a request's body is not in the encoding its endpoint takes (JSON, or the token endpoint's form)."""
+    handler = request.route_handler
+    if not isinstance(handler, HTTPRouteHandler):
+        return
+    expected = _expected_media_type(handler)
+    if expected is None:
+        return
+    received = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if received == expected or (expected == RequestEncodingType.JSON and received.endswith("+json")):
+        return
+    raise UnsupportedMediaTypeError(
+        f"Unsupported Content-Type {received or '(none)'!r}: this endpoint takes {expected}"
+    )
+
+
+SWAGGER_UI = SwaggerRenderPlugin(
+    path="/swagger",
+    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+    favicon=f'<link rel="icon" type="image/png" href="{DOCS_ASSETS}/favicon-32x32.png">',
+)
+
+
+@get("/docs", include_in_schema=False, media_type=MediaType.HTML, sync_to_thread=False)
+def docs_page(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Swagger UI for the OpenAPI document, its scripts and styles served by this service (works offline)."""
+    return Response(SWAGGER_UI.render(request, request.app.openapi_schema.to_schema()), media_type=MediaType.HTML)
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The OpenAPI 3.1 document at ``/schema/openapi.json`` and Swagger UI at ``/docs``, served offline."""
+    return OpenAPIConfig(
+        title="Posts API",
+        version="1.0.0",
+        description=(
+            "Users (with roles), their profiles, posts and tags. Sign in with **Authorize** (the OAuth2 password "
+            "flow: your email as username) to call the endpoints that need a token."
+        ),
+        path="/schema",
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                BEARER_SCHEME: SecurityScheme(
+                    type="oauth2",
+                    description="A bearer token from POST /auth/token (email as username).",
+                    flows=OAuthFlows(password=OAuthFlow(token_url="/auth/token")),  # noqa: S106
+                )
+            }
+        ),
+        render_plugins=[SWAGGER_UI],
+    )
+
+
+class ServiceApp(Litestar):
+    """Litestar with the request log (request id, SQL count, duration) around everything it answers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._observed = RequestLogMiddleware(super().__call__)  # type: ignore[arg-type]
+
+    async def __call__(
+        self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
+    ) -> None:
+        await self._observed(scope, receive, send)  # type: ignore[arg-type]
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
+    """The application for ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with database(settings, resolve_database_url(settings)):
+            yield
+
+    docs_assets = create_static_files_router(
+        path=DOCS_ASSETS, directories=[_SWAGGER_STATIC], include_in_schema=False, name="docs-assets"
+    )
+    config = AppConfig(
+        route_handlers=[
+            AuthController,
+            MeController,
+            UserController,
+            PostController,
+            HealthController,
+            docs_assets,
+            docs_page,
+        ],
+        lifespan=[lifespan],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "current_user": Provide(provide_current_user),
+            "optional_user": Provide(provide_optional_user),
+        },
+        before_request=require_declared_media_type,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        request_max_body_size=MAX_BODY_BYTES,
+        state=State({"settings": settings}),
+        debug=False,
+    )
+    return ServiceApp.from_config(config)

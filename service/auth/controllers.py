@@ -1,0 +1,50 @@
+"""Sign-in (OAuth2 password flow) and the caller's own account."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import URLEncodedBody
+from litestar.status_codes import HTTP_200_OK
+
+from service import models
+from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
+from service.auth.schemas import LoginForm, Token
+from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
+from service.security import issue_token, verify_password
+from service.users import schemas as user_schemas
+
+
+class AuthController(Controller):
+    """Tokens for the password flow."""
+
+    path = "/auth"
+    tags = ["auth"]
+
+    @post(
+        "/token",
+        status_code=HTTP_200_OK,
+        summary="Sign in",
+        raises=[*JSON_WRITES, NotAuthorizedException],
+    )
+    async def create_token(self, data: URLEncodedBody[LoginForm], settings: AppSettings) -> Token:
+        """Exchange an email (``username``) and password for a bearer token; 401 if they do not match."""
+        user = await models.User.get_or_none(email=data.username.lower())
+        matches = await verify_password(user.password_hash if user else None, data.password)
+        if user is None or not matches:
+            raise unauthorized("Incorrect email or password")
+        token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)
+        return Token(access_token=token, expires_in=settings.jwt_ttl_seconds)
+
+
+class MeController(Controller):
+    """The caller's own account."""
+
+    path = "/users/me"
+    tags = ["users"]
+    security = BEARER
+
+    @get("/", summary="The caller", raises=[*READS, *TOKEN_REQUIRED])
+    async def get_me(self, current_user: CurrentUser) -> user_schemas.User:
+        """The user the bearer token belongs to."""
+        return user_schemas.User.model_validate(current_user)

@@ -1,0 +1,164 @@
+"""The asyncpg client behind Tortoise: bounded pool waits, statement counting and SQL logging.
+
+Tortoise loads this module as its connection ``engine`` (see ``service.db.tortoise_config``). It is the stock
+asyncpg client with three changes:
+
+- the pool is an ``asyncpg.Pool`` whose ``acquire`` waits at most ``acquire_timeout`` seconds and then raises
+  ``TimeoutError`` (a request gets a 503 instead of hanging);
+- connections count every statement they send into the current ``QueryStats`` (per request, per test) and,
+  when SQL logging is on, log the statement text and its duration (never its parameters, so no password hash or
+  other value reaches a log);
+- the reset query asyncpg sends on every release is dropped: the service keeps no session state on pooled
+  connections (no LISTEN, SET or session advisory locks), and the reset would double the round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolAcquireContext
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+sql_logger = logging.getLogger("service.sql")
+migration_logger = logging.getLogger("service.migrations")
+
+
+@dataclass(slots=True)
+class QueryStats:
+    """Statements sent and time spent in the database, for one request or one measured block."""
+
+    count: int = 0
+    seconds: float = 0.0
+    parent: QueryStats | None = field(default=None, repr=False)
+
+    def add(self, seconds: float) -> None:
+        stats: QueryStats | None = self
+        while stats is not None:
+            stats.count += 1
+            stats.seconds += seconds
+            stats = stats.parent
+
+
+_current_stats: ContextVar[QueryStats | None] = ContextVar("query_stats", default=None)
+
+
+@contextmanager
+def track_queries() -> Iterator[QueryStats]:
+    """Count the statements sent inside the block (nested blocks also count into the enclosing ones)."""
+    stats = QueryStats(parent=_current_stats.get())
+    token = _current_stats.set(stats)
+    try:
+        yield stats
+    finally:
+        _current_stats.reset(token)
+
+
+@contextmanager
+def _observed(query: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - started
+        stats = _current_stats.get()
+        if stats is not None:
+            stats.add(elapsed)
+        if sql_logger.isEnabledFor(logging.INFO):
+            sql_logger.info("%.2f ms  %s", elapsed * 1000, " ".join(query.split()))
+
+
+class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that reports each statement to ``_observed`` and skips the release reset."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        with _observed(query):
+            return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+
+    async def executemany(self, command: str, args: Any, *, timeout: float | None = None) -> None:
+        with _observed(command):
+            await super().executemany(command, args, timeout=timeout)
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[Any]:
+        with _observed(query):
+            return await super().fetch(query, *args, **kwargs)  # type: ignore[no-any-return]
+
+    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _observed(query):
+            return await super().fetchrow(query, *args, **kwargs)
+
+    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _observed(query):
+            return await super().fetchval(query, *args, **kwargs)
+
+
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``)."""
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return PoolAcquireContext(self, self.acquire_timeout if timeout is None else timeout)
+
+
+class ServiceDBClient(AsyncpgDBClient):
+    """Tortoise's asyncpg client with the bounded, observed pool above.
+
+    With ``migration_lock=True`` the client also holds ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` on a connection of
+    its own from the moment its pool opens until it closes. aerich's commands use such a client (aerich.ini points
+    at ``service.db.TORTOISE_ORM``), and so does the service's start-up upgrade: concurrent upgrades run one after
+    the other, and each sees what the previous one applied.
+    """
+
+    connection_class = ObservedConnection
+
+    def __init__(
+        self, *args: Any, acquire_timeout: float | None = None, migration_lock: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+        self.migration_lock = migration_lock
+        self._lock_connection: asyncpg.Connection | None = None
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        if self.migration_lock and self._lock_connection is None:
+            await self._take_migration_lock(kwargs)
+        options: dict[str, Any] = {"max_queries": 50_000, "max_inactive_connection_lifetime": 300.0}
+        options.update(kwargs)
+        pool = BoundedPool(None, record_class=asyncpg.Record, **options)
+        pool.acquire_timeout = self.acquire_timeout
+        return await pool
+
+    async def _take_migration_lock(self, pool_kwargs: dict[str, Any]) -> None:
+        from service.db import MIGRATION_LOCK_KEY
+
+        connect_keys = ("host", "port", "user", "password", "database", "server_settings", "timeout", "ssl")
+        connection = await asyncpg.connect(**{k: pool_kwargs[k] for k in connect_keys if k in pool_kwargs})
+        try:
+            if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+                migration_logger.warning("another process is migrating this database; waiting for it to finish")
+                await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        except BaseException:
+            await connection.close()
+            raise
+        self._lock_connection = connection
+
+    async def _close(self) -> None:
+        try:
+            await super()._close()
+        finally:
+            if self._lock_connection is not None:
+                connection, self._lock_connection = self._lock_connection, None
+                await connection.close()  # ends the session, which releases its advisory lock
+
+
+client_class = ServiceDBClient

@@ -1,0 +1,179 @@
+"""The one place where exceptions become HTTP errors: JSON bodies, no stack traces, no SQL, no secrets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import ExceptionHandlersMap
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
+
+logger = logging.getLogger("service.errors")
+
+_UNAVAILABLE = (
+    DBConnectionError,  # also an OSError
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+)
+
+
+class PayloadTooLargeError(HTTPException):
+    """The body is larger than 1 MiB."""
+
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    detail = "The request body is larger than 1 MiB"
+
+
+class UnsupportedMediaTypeError(HTTPException):
+    """The body is not in the encoding the endpoint takes."""
+
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    detail = "The body must be application/json (the token endpoint: application/x-www-form-urlencoded)"
+
+
+class DatabaseUnavailableError(HTTPException):
+    """PostgreSQL cannot be reached or cannot answer in time."""
+
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+    detail = "The database is unavailable; try again shortly"
+
+
+class ConflictError(HTTPException):
+    """A unique value (such as an email) is taken."""
+
+    status_code = HTTP_409_CONFLICT
+    detail = "A user with this email already exists"
+
+
+class RateLimitedError(HTTPException):
+    """Too many attempts; retry after the number of seconds in Retry-After."""
+
+    status_code = HTTP_429_TOO_MANY_REQUESTS
+    detail = "Too many failed sign-in attempts; try again later"
+
+
+READS: list[type[HTTPException]] = [DatabaseUnavailableError]
+"""What any endpoint that reads the database may answer besides its own codes (400 is documented by Litestar)."""
+JSON_WRITES: list[type[HTTPException]] = [PayloadTooLargeError, UnsupportedMediaTypeError, DatabaseUnavailableError]
+"""What any endpoint taking a body may answer besides its own codes."""
+TOKEN_REQUIRED: list[type[HTTPException]] = [NotAuthorizedException]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means PostgreSQL cannot be reached or cannot serve right now."""
+    for error in _chain(exc):
+        if isinstance(error, _UNAVAILABLE):
+            return True
+        if isinstance(error, asyncpg.InterfaceError) and "closed" in str(error):
+            return True
+    return False
+
+
+def error_response(
+    status_code: int, detail: str, extra: Any = None, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    """The contract's error body: ``{"status_code", "detail"}`` and, when given, ``extra``."""
+    content: dict[str, Any] = {"status_code": status_code, "detail": detail}
+    if extra is not None:
+        content["extra"] = extra
+    return Response(content, status_code=status_code, headers=headers, media_type=MediaType.JSON)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """Litestar's own errors (401, 403, 404, 405, 413, ...) in the contract's shape."""
+    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return handle_unexpected(request, exc)
+    return error_response(exc.status_code, exc.detail, exc.extra or None, exc.headers)
+
+
+def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """A 400 whose ``extra`` lists each offending field or parameter under ``key``, with a ``message``."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    extra = [
+        {**problem, "key": problem.get("key") or "body"}
+        if isinstance(problem, dict)
+        else {"key": "body", "message": str(problem)}
+        for problem in problems
+    ]
+    return error_response(HTTP_400_BAD_REQUEST, exc.detail, extra or [{"key": "body", "message": exc.detail}])
+
+
+def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    """A write that broke a constraint: a duplicate is a 409, a vanished parent row a 404."""
+    for error in _chain(exc):
+        if isinstance(error, asyncpg.UniqueViolationError):
+            return error_response(HTTP_409_CONFLICT, _conflict_detail(error))
+        if isinstance(error, asyncpg.ForeignKeyViolationError):
+            return error_response(HTTP_404_NOT_FOUND, "A resource this request refers to no longer exists")
+    return handle_unexpected(request, exc)
+
+
+def _conflict_detail(error: asyncpg.UniqueViolationError) -> str:
+    constraint = error.constraint_name or ""
+    if "email" in constraint:
+        return "A user with this email already exists"
+    return "This conflicts with an existing resource"
+
+
+def handle_operational_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[dict[str, Any]]:
+    """Database errors that are not constraint violations: unavailable (503), bad value (400), or ours (500)."""
+    if database_unavailable(exc):
+        return handle_database_unavailable(request, exc)
+    if any(isinstance(error, asyncpg.DataError) for error in _chain(exc)):
+        return error_response(
+            HTTP_400_BAD_REQUEST,
+            "A value in this request cannot be stored",
+            [{"key": "body", "message": "invalid value"}],
+        )
+    return handle_unexpected(request, exc)
+
+
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
+    """PostgreSQL is down, overloaded or too slow: a 503 the client may retry."""
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    unavailable = DatabaseUnavailableError
+    return error_response(unavailable.status_code, unavailable.detail, headers={"Retry-After": "1"})
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Anything else: logged with its traceback here, a bare 500 for the client."""
+    if database_unavailable(exc):
+        return handle_database_unavailable(request, exc)
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: handle_validation_exception,
+    HTTPException: handle_http_exception,
+    IntegrityError: handle_integrity_error,
+    OperationalError: handle_operational_error,
+    DBConnectionError: handle_database_unavailable,
+    Exception: handle_unexpected,
+}

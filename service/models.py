@@ -1,0 +1,55 @@
+"""Every Tortoise model of the service: one relation graph, one aerich app ("models")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    """What a user may do: admins may act on anything, members on their own things."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class User(Model):
+    """A person who signs in; owns posts."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    email = fields.CharField(max_length=254, unique=True, description="Stored lower-case")
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.MEMBER)
+    token_version = fields.IntField(default=0, description="Bumped on password change; older tokens stop working")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    posts: fields.ReverseRelation[Post]
+
+    class Meta:
+        table = "users"
+        indexes = (("created_at", "id"), ("role", "created_at", "id"), ("name", "id"))
+
+    class PydanticMeta:
+        exclude = ("password_hash", "token_version")
+
+
+class Post(Model):
+    """A text written by one user."""
+
+    id = fields.BigIntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField(null=True)
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="posts", on_delete=fields.CASCADE
+    )
+    author_id: int
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "posts"
+        indexes = (("author_id", "created_at", "id"), ("created_at", "id"), ("title", "id"))

@@ -1,0 +1,110 @@
+"""Logging: one structured line per request (with its request id and SQL count) and optional SQL logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from service.dbclient import track_queries
+from service.settings import Settings
+
+access_logger = logging.getLogger("service.access")
+REQUEST_ID_HEADER = "x-request-id"
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+# Loggers that would print statement parameters (password hashes among them) if they ever reached DEBUG.
+_PARAMETER_LOGGERS = ("tortoise.db_client", "tortoise", "aerich")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra={"fields": {...}}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def configure_logging(settings: Settings) -> None:
+    """JSON lines on stderr; SQL statements (text and duration, never parameters) only when SQL_LOG is on."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    logging.getLogger("service.sql").setLevel(logging.INFO if settings.sql_log else logging.WARNING)
+    access_logger.setLevel(logging.INFO if settings.access_log else logging.WARNING)
+    for name in _PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER.encode() and _VALID_REQUEST_ID.match(value):
+            return str(value.decode("ascii"))
+    return uuid.uuid4().hex
+
+
+class RequestLogMiddleware:
+    """Wraps the whole ASGI app (404s and 405s included): request id header, per-request SQL count, log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with track_queries() as stats:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if access_logger.isEnabledFor(logging.INFO):
+                    access_logger.info(
+                        "request",
+                        extra={
+                            "fields": {
+                                "request_id": request_id,
+                                "method": scope["method"],
+                                "path": scope["path"],
+                                "status": status,
+                                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                                "queries": stats.count,
+                                "db_ms": round(stats.seconds * 1000, 2),
+                            }
+                        },
+                    )

@@ -1,0 +1,47 @@
+"""Query and path parameters shared by the controllers: ids, pages, free-text search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar.params import PathParameter, QueryParameter
+
+from service.schemas import INT64_MAX, INT64_MIN
+
+_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+Search = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        pattern=_NO_CONTROL_CHARACTERS,
+        description="Case-insensitive substring to look for (one line, at most 200 characters)",
+    ),
+]
+
+
+def id_parameter(what: str) -> Any:
+    """A path id in the 64-bit range (outside it: 400; unknown: 404)."""
+    return PathParameter(ge=INT64_MIN, le=INT64_MAX, description=f"{what} id")
+
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1..100.")]
+Offset = Annotated[
+    int, QueryParameter(ge=0, le=INT64_MAX, description="Rows to skip; past the end gives an empty page.")
+]
+
+SORT_HELP = "Sort key; a leading - sorts descending (ties are broken by id)."
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Which slice of a list the client asked for."""
+
+    limit: int = 20
+    offset: int = 0
+
+
+def provide_page(limit: Limit = 20, offset: Offset = 0) -> PageRequest:
+    """The ``limit`` and ``offset`` query parameters of a list endpoint."""
+    return PageRequest(limit=limit, offset=offset)

@@ -1,0 +1,95 @@
+"""User shapes: sign-up and update bodies with their rules, and the generated responses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from litestar.params import QueryParameter
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from tortoise.contrib.pydantic import PydanticModel
+
+from service import models
+from service.models import Role
+from service.params import SORT_HELP
+from service.posts.schemas import PostSummary
+from service.schemas import SingleLine, not_null, response_schema
+
+UserOrder = Annotated[
+    Literal["created_at", "-created_at", "name", "-name", "id", "-id"], QueryParameter(description=SORT_HELP)
+]
+
+
+def _password_length(value: str) -> str:
+    length = len(value.strip())
+    if not 8 <= length <= 128:
+        raise ValueError("must be 8 to 128 characters long (not counting surrounding whitespace)")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
+
+
+def _email(value: str) -> str:
+    try:
+        address = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+    return address.normalized.lower()
+
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email),
+    Field(json_schema_extra={"format": "email"}, description="Unique regardless of case; stored lower-case"),
+]
+Password = Annotated[
+    str,
+    Field(min_length=1, max_length=1024, description="8..128 characters; kept exactly as typed"),
+    AfterValidator(_password_length),
+]
+
+if TYPE_CHECKING:
+    _UserFields = PydanticModel
+else:
+    _UserFields = response_schema(
+        models.User, "UserFields", include=("id", "name", "email", "role", "created_at", "updated_at")
+    )
+
+
+class User(_UserFields):
+    """An account: never its password or hash."""
+
+
+class UserDetail(User):
+    """A user with their post count and their 20 most recent posts (without bodies)."""
+
+    profile: None = Field(default=None, description="The user's profile, or null")
+    post_count: int
+    posts: list[PostSummary]
+
+
+class UserCreate(BaseModel):
+    """Sign-up: everything needed to create an account."""
+
+    name: UserName
+    email: Email
+    password: Password
+    role: Role | None = Field(default=None, description="Only an admin may give a role other than member")
+
+
+class UserUpdate(BaseModel):
+    """Any of a user's editable fields; the ones left out keep their value."""
+
+    name: UserName | None = None
+    email: Email | None = None
+    password: Password | None = None
+    role: Role | None = Field(default=None, description="Changing it is admin-only")
+
+    @field_validator("name", "email", "password", "role", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        return not_null(value)

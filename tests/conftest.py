@@ -1,0 +1,125 @@
+"""Fixtures: one throwaway database per run (built by the aerich migrations), the app, clients and factories."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from service import db
+from service.app import create_app
+from service.models import Role, User
+from service.security import _hasher, issue_token
+from service.settings import Settings
+from tests.postgres import create_database, drop_database, postgres_server
+
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = _hasher.hash(PASSWORD)
+_emails = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A PostgreSQL server for this run (embedded unless TEST_DATABASE_URL names one)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Test settings: no database yet (see ``database_url``), a test secret, quiet logs."""
+    return Settings.from_env(
+        {"APP_ENV": "test", "JWT_SECRET": "test-secret-" + "x" * 32, "LOG_LEVEL": "WARNING", "DB_POOL_MAX": "10"}
+    )
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str, settings: Settings) -> AsyncIterator[str]:
+    """A throwaway database built by applying every aerich migration; dropped at the end of the run."""
+    url = await create_database(server_url)
+    try:
+        await db.upgrade(settings, url)
+        yield url
+    finally:
+        await drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def app_settings(settings: Settings, database_url: str) -> Settings:
+    return replace(settings, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+async def app(app_settings: Settings, database_url: str) -> AsyncIterator[Any]:
+    """The application with its database pool open for the whole run.
+
+    The pool is opened with the lifespan's own ``db.database`` rather than ``app.lifespan()``: Litestar's lifespan
+    holds an anyio cancel scope that must close in the task that opened it, and pytest-asyncio finalises session
+    fixtures in another task. tests/test_lifespan.py runs the real lifespan start to finish.
+    """
+    application = create_app(app_settings)
+    async with db.database(app_settings, database_url):
+        yield application
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Empty every table after each test that used the database, so tests never see each other's rows."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    connection = await asyncpg.connect(url)
+    try:
+        tables = await connection.fetch(
+            "SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'aerich'"
+        )
+        if tables:
+            await connection.execute(f"TRUNCATE {', '.join(t['name'] for t in tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in this event loop."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+MakeUser = Callable[..., Awaitable[User]]
+
+
+@pytest.fixture
+def make_user(app: Any) -> MakeUser:
+    """Create a user directly in the database; password is ``PASSWORD`` unless given a hash."""
+
+    async def make(**overrides: Any) -> User:
+        number = next(_emails)
+        fields: dict[str, Any] = {
+            "name": f"User {number}",
+            "email": f"user{number}@example.com",
+            "password_hash": _PASSWORD_HASH,
+            "role": Role.MEMBER,
+        }
+        fields.update(overrides)
+        return await User.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def token_for(app_settings: Settings) -> Callable[[User], dict[str, str]]:
+    """An Authorization header for ``user``."""
+
+    def header(user: User) -> dict[str, str]:
+        token = issue_token(user.id, user.token_version, app_settings.jwt_secret, app_settings.jwt_ttl_seconds)
+        return {"Authorization": f"Bearer {token}"}
+
+    return header
