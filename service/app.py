@@ -27,8 +27,10 @@ from service.db import database, resolve_database_url
 from service.errors import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
+from service.params import provide_page
 from service.posts.controllers import PostController
 from service.settings import Settings
+from service.tags.controllers import TagController
 from service.users.controllers import UserController
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             MeController,
             UserController,
             PostController,
+            TagController,
             HealthController,
             docs_assets,
             docs_page,
@@ -143,6 +146,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),
             "optional_user": Provide(provide_optional_user),
+            "page": Provide(provide_page, sync_to_thread=False),
         },
         before_request=require_declared_media_type,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -28,6 +28,7 @@ class User(Model):
     updated_at = fields.DatetimeField(auto_now=True)
 
     posts: fields.ReverseRelation[Post]
+    profile: fields.BackwardOneToOneRelation[Profile]
 
     class Meta:
         table = "users"
@@ -47,9 +48,46 @@ class Post(Model):
         "models.User", related_name="posts", on_delete=fields.CASCADE
     )
     author_id: int
+    tags: fields.ManyToManyRelation[Tag] = fields.ManyToManyField(
+        "models.Tag",
+        related_name="posts",
+        through="post_tags",
+        forward_key="tag_id",
+        backward_key="post_id",
+        on_delete=fields.CASCADE,
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "posts"
         indexes = (("author_id", "created_at", "id"), ("created_at", "id"), ("title", "id"))
+
+
+class Profile(Model):
+    """What a user says about themself; at most one per user."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name="profile", on_delete=fields.CASCADE
+    )
+    user_id: int
+    bio = fields.CharField(max_length=2000, null=True)
+    website = fields.CharField(max_length=2048, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "profiles"
+
+
+class Tag(Model):
+    """A lower-case label; a post has up to ten, a tag has any number of posts."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=50, unique=True, description="Stored lower-case")
+
+    posts: fields.ManyToManyRelation[Post]
+
+    class Meta:
+        table = "tags"

@@ -20,6 +20,11 @@ Search = Annotated[
     ),
 ]
 
+TagFilter = Annotated[
+    str | None,
+    QueryParameter(max_length=200, pattern=_NO_CONTROL_CHARACTERS, description="Only posts with this tag"),
+]
+
 
 def id_parameter(what: str) -> Any:
     """A path id in the 64-bit range (outside it: 400; unknown: 404)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
 from service.auth.dependencies import BEARER, CurrentUser, ensure_owner_or_admin
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
-from service.params import PageRequest, Search, id_parameter, provide_page
+from service.params import PageRequest, Search, TagFilter, id_parameter
 from service.posts import queries
 from service.posts.schemas import Post, PostCreate, PostOrder, PostUpdate
 from service.schemas import INT64_MAX, INT64_MIN
@@ -25,12 +25,11 @@ class PostController(Controller):
 
     path = "/posts"
     tags = ["posts"]
-    dependencies = {"page": Provide(provide_page, sync_to_thread=False)}
 
     @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED])
     async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
-        post_id = await queries.create_post(current_user.id, data.title, data.body)
+        post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
         return Post.model_validate(await queries.fetch_post(post_id))
 
     @get("/", summary="List posts", raises=READS)
@@ -40,13 +39,12 @@ class PostController(Controller):
         author_id: Annotated[
             int | None, QueryParameter(ge=INT64_MIN, le=INT64_MAX, description="Only posts by this user")
         ] = None,
+        tag: TagFilter = None,
         q: Search = None,
-        order: Annotated[
-            PostOrder, QueryParameter(description="Sort key; a leading - sorts descending")
-        ] = "-created_at",
+        order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
-        """A page of posts with their authors, newest first unless ``order`` says otherwise."""
-        rows, total = await queries.list_posts(page, author_id=author_id, q=q, order=order)
+        """A page of posts with their authors and tags, newest first unless ``order`` says otherwise."""
+        rows, total = await queries.list_posts(page, author_id=author_id, tag=tag, q=q, order=order)
         items = [Post.model_validate(row) for row in rows]
         return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
 
@@ -62,11 +60,12 @@ class PostController(Controller):
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
     )
     async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], current_user: CurrentUser) -> Post:
-        """Change the title or body: the author or an admin."""
-        ensure_owner_or_admin(current_user, await queries.fetch_post_author(post_id), "update this post")
-        changes = data.model_dump(exclude_unset=True)
-        if changes:
-            await queries.update_post(post_id, changes)
+        """Change the title, body or tags (the new set replaces the old): the author or an admin."""
+
+        def may_edit(author_id: int) -> None:
+            ensure_owner_or_admin(current_user, author_id, "update this post")
+
+        await queries.update_post(post_id, data.model_dump(exclude_unset=True), may_edit)
         return Post.model_validate(await queries.fetch_post(post_id))
 
     @delete(

@@ -11,6 +11,7 @@ from tortoise.contrib.pydantic import PydanticModel
 from service import models
 from service.params import SORT_HELP
 from service.schemas import FreeText, SingleLine, not_null, response_schema
+from service.tags.schemas import TagNames
 
 PostTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 PostBody = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100_000), FreeText]
@@ -41,7 +42,7 @@ class PostSummary(_SummaryFields):
 
 
 class Post(_PostFields):
-    """A post with its author's id and name and its tag names."""
+    """A post with its author's id and name and its tag names (sorted)."""
 
     author: Author
     tags: list[str]
@@ -52,6 +53,7 @@ class PostCreate(BaseModel):
 
     title: PostTitle
     body: PostBody | None = None
+    tags: TagNames = Field(default_factory=list)
 
 
 class PostUpdate(BaseModel):
@@ -59,8 +61,9 @@ class PostUpdate(BaseModel):
 
     title: PostTitle | None = Field(default=None, description="Cannot be null")
     body: PostBody | None = Field(default=None, description="null clears the body")
+    tags: TagNames | None = Field(default=None, description="Replaces the post's tags; [] removes them all")
 
-    @field_validator("title", mode="before")
+    @field_validator("title", "tags", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         return not_null(value)

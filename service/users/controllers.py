@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
@@ -20,11 +20,11 @@ from service.auth.dependencies import (
     is_admin,
 )
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
-from service.params import PageRequest, Search, id_parameter, provide_page
+from service.params import PageRequest, Search, id_parameter
 from service.posts import queries as post_queries
 from service.posts.schemas import Post, PostOrder
 from service.users import queries
-from service.users.schemas import User, UserCreate, UserDetail, UserOrder, UserUpdate
+from service.users.schemas import Profile, ProfileIn, User, UserCreate, UserDetail, UserOrder, UserUpdate
 
 UserId = Annotated[int, id_parameter("The user's")]
 
@@ -34,7 +34,6 @@ class UserController(Controller):
 
     path = "/users"
     tags = ["users"]
-    dependencies = {"page": Provide(provide_page, sync_to_thread=False)}
 
     @post(
         "/",
@@ -47,7 +46,7 @@ class UserController(Controller):
         role = data.role or models.Role.MEMBER
         if role != models.Role.MEMBER and not is_admin(optional_user):
             raise PermissionDeniedException("Only an admin may create a user with a role other than member")
-        user_id = await queries.create_user(data.name, data.email, data.password, role)
+        user_id = await queries.create_user(data, role)
         return UserDetail.model_validate(await queries.fetch_user_detail(user_id))
 
     @get("/", summary="List users", raises=READS)
@@ -56,9 +55,7 @@ class UserController(Controller):
         page: NamedDependency[PageRequest],
         role: Annotated[models.Role | None, QueryParameter(description="Only users with this role")] = None,
         q: Search = None,
-        order: Annotated[
-            UserOrder, QueryParameter(description="Sort key; a leading - sorts descending")
-        ] = "-created_at",
+        order: UserOrder = "-created_at",
     ) -> OffsetPagination[User]:
         """A page of users, newest first unless ``order`` says otherwise; ``q`` searches name and email."""
         rows, total = await queries.list_users(page, role=role, q=q, order=order)
@@ -97,14 +94,23 @@ class UserController(Controller):
         await self._ensure_may_act(current_user, user_id, "delete this user")
         await queries.delete_user(user_id)
 
+    @put(
+        "/{user_id:int}/profile",
+        summary="Set a user's profile",
+        security=BEARER,
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+    )
+    async def put_profile(self, user_id: UserId, data: JSONBody[ProfileIn], current_user: CurrentUser) -> Profile:
+        """Create or replace the profile (both fields; a missing one becomes null): the user themself or an admin."""
+        await self._ensure_may_act(current_user, user_id, "change this profile")
+        return Profile.model_validate(await queries.put_profile(user_id, data))
+
     @get("/{user_id:int}/posts", summary="A user's posts", raises=[*READS, NotFoundException])
     async def list_user_posts(
         self,
         user_id: UserId,
         page: NamedDependency[PageRequest],
-        order: Annotated[
-            PostOrder, QueryParameter(description="Sort key; a leading - sorts descending")
-        ] = "-created_at",
+        order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
         await queries.ensure_user_exists(user_id)

@@ -9,9 +9,11 @@ from tortoise.expressions import F, Q
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service.models import Post, Role, User
+from service.models import Post, Profile, Role, User
 from service.params import PageRequest
+from service.posts.queries import create_posts
 from service.security import hash_password
+from service.users.schemas import ProfileIn, UserCreate
 
 USER_ORDERINGS: dict[str, tuple[str, ...]] = {
     "created_at": ("created_at", "id"),
@@ -40,13 +42,16 @@ async def ensure_user_exists(user_id: int) -> None:
 
 
 async def fetch_user_detail(user_id: int) -> dict[str, Any]:
-    """A user with ``post_count`` and their most recent posts (no bodies): three statements."""
-    rows = await User.filter(id=user_id).values(*USER_COLUMNS)
+    """A user with profile, ``post_count`` and most recent posts (no bodies): three statements at most."""
+    rows = await User.filter(id=user_id).values(
+        *USER_COLUMNS, profile_id="profile__id", bio="profile__bio", website="profile__website"
+    )
     if not rows:
         raise NotFoundException(f"User {user_id} not found")
     posts = Post.filter(author_id=user_id)
     detail = rows[0]
-    detail["profile"] = None
+    profile = {"bio": detail.pop("bio"), "website": detail.pop("website")}
+    detail["profile"] = profile if detail.pop("profile_id") is not None else None
     detail["post_count"] = await posts.count()
     detail["posts"] = (
         await posts.order_by("-created_at", "-id").limit(RECENT_POSTS).values("id", "title", "author_id", "created_at")
@@ -72,12 +77,31 @@ async def list_users(
     return list(rows), total
 
 
-async def create_user(name: str, email: str, password: str, role: Role) -> int:
-    """Insert a user (a duplicate email raises IntegrityError, answered with 409); return the new id."""
-    password_hash = await hash_password(password)
+async def create_user(data: UserCreate, role: Role) -> int:
+    """Insert a user with their profile, posts and tags in one transaction: all of it or none of it.
+
+    A duplicate email raises IntegrityError (answered with 409) and rolls everything back. A fixed number of
+    statements, whatever the number of posts and tags.
+    """
+    password_hash = await hash_password(data.password)
     async with in_transaction():
-        user = await User.create(name=name, email=email, password_hash=password_hash, role=role)
+        user = await User.create(name=data.name, email=data.email, password_hash=password_hash, role=role)
+        if data.profile is not None:
+            await Profile.create(user_id=user.id, **data.profile.model_dump())
+        await create_posts(user.id, [(post.title, post.body, post.tags) for post in data.posts])
     return int(user.id)
+
+
+async def put_profile(user_id: int, profile: ProfileIn) -> dict[str, Any]:
+    """Create or replace a user's profile (one statement, safe when two requests race)."""
+    fields = profile.model_dump()
+    stamp = now()
+    await Profile.bulk_create(
+        [Profile(user_id=user_id, created_at=stamp, updated_at=stamp, **fields)],
+        on_conflict=["user_id"],
+        update_fields=[*fields, "updated_at"],
+    )
+    return fields
 
 
 async def update_user(user_id: int, changes: dict[str, Any]) -> None:

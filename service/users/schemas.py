@@ -6,15 +6,25 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from litestar.params import QueryParameter
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
 from service.models import Role
 from service.params import SORT_HELP
-from service.posts.schemas import PostSummary
-from service.schemas import SingleLine, not_null, response_schema
+from service.posts.schemas import PostCreate, PostSummary
+from service.schemas import FreeText, SingleLine, not_null, response_schema
 
+MAX_SIGNUP_POSTS = 50
 UserOrder = Annotated[
     Literal["created_at", "-created_at", "name", "-name", "id", "-id"], QueryParameter(description=SORT_HELP)
 ]
@@ -52,12 +62,45 @@ Password = Annotated[
     AfterValidator(_password_length),
 ]
 
+
+def _website(value: str) -> str:
+    try:
+        url = _HTTP_URL.validate_python(value)
+    except ValidationError:
+        raise ValueError("must be an http:// or https:// URL") from None
+    if not url.host or any(char.isspace() for char in value):
+        raise ValueError("must be an http:// or https:// URL with a host and no spaces")
+    return value
+
+
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+Website = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
+    AfterValidator(_website),
+    Field(json_schema_extra={"format": "uri"}, description="An http(s) URL, kept as given"),
+]
+Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), FreeText]
+
 if TYPE_CHECKING:
     _UserFields = PydanticModel
+    _ProfileFields = PydanticModel
 else:
     _UserFields = response_schema(
         models.User, "UserFields", include=("id", "name", "email", "role", "created_at", "updated_at")
     )
+    _ProfileFields = response_schema(models.Profile, "ProfileFields", include=("bio", "website"))
+
+
+class Profile(_ProfileFields):
+    """What a user says about themself."""
+
+
+class ProfileIn(BaseModel):
+    """A profile as a whole: both fields, each may be null."""
+
+    bio: Bio | None = Field(default=None, description="At most 2000 characters")
+    website: Website | None = None
 
 
 class User(_UserFields):
@@ -67,7 +110,7 @@ class User(_UserFields):
 class UserDetail(User):
     """A user with their post count and their 20 most recent posts (without bodies)."""
 
-    profile: None = Field(default=None, description="The user's profile, or null")
+    profile: Profile | None = Field(description="The user's profile, or null when they have none")
     post_count: int
     posts: list[PostSummary]
 
@@ -79,6 +122,10 @@ class UserCreate(BaseModel):
     email: Email
     password: Password
     role: Role | None = Field(default=None, description="Only an admin may give a role other than member")
+    profile: ProfileIn | None = Field(default=None, description="Created with the user, in the same transaction")
+    posts: list[PostCreate] = Field(
+        default_factory=list, max_length=MAX_SIGNUP_POSTS, description="Created with the user, all or nothing"
+    )
 
 
 class UserUpdate(BaseModel):

@@ -1,0 +1,26 @@
+"""Tags: the list, with how many posts carry each."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.pagination import OffsetPagination
+
+from service.errors import READS
+from service.params import PageRequest
+from service.tags import queries
+from service.tags.schemas import Tag
+
+
+class TagController(Controller):
+    """Every tag in use or once used."""
+
+    path = "/tags"
+    tags = ["tags"]
+
+    @get("/", summary="List tags", raises=READS)
+    async def list_tags(self, page: NamedDependency[PageRequest]) -> OffsetPagination[Tag]:
+        """A page of tags ordered by name, each with ``post_count``."""
+        rows, total = await queries.list_tags(page)
+        items = [Tag.model_validate(row) for row in rows]
+        return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)

@@ -1,0 +1,78 @@
+"""Tags: created on first use (safely under concurrency), linked to posts in bulk, counted per tag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from pypika_tortoise.queries import Table
+from tortoise.fields.relational import ManyToManyFieldInstance
+from tortoise.functions import Count
+
+from service.models import Post, Tag
+from service.params import PageRequest
+
+_LINKS = cast(ManyToManyFieldInstance[Tag], Post._meta.fields_map["tags"])  # through table and its key columns
+_THROUGH = Table(_LINKS.through)
+
+
+async def ensure_tags(names: Iterable[str]) -> dict[str, int]:
+    """The ids of the tags called ``names``, creating the missing ones; two statements whatever the count.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` in sorted order: concurrent requests creating the same new tag wait
+    for each other instead of failing, never deadlock, and leave exactly one row.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    await Tag.bulk_create([Tag(name=name) for name in wanted], ignore_conflicts=True)
+    rows = await Tag.filter(name__in=wanted).values("id", "name")
+    return {row["name"]: row["id"] for row in rows}
+
+
+async def link_tags(links: Sequence[tuple[int, int]]) -> None:
+    """Insert ``(post_id, tag_id)`` links in one statement (the ORM's ``add`` costs two per post)."""
+    if not links:
+        return
+    db = Post._meta.db
+    query = db.query_class.into(_THROUGH).columns(_LINKS.backward_key, _LINKS.forward_key)
+    for post_id, tag_id in links:
+        query = query.insert(post_id, tag_id)
+    await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
+
+
+async def replace_tags(post_id: int, names: Sequence[str]) -> None:
+    """Make ``names`` the post's whole set of tags."""
+    db = Post._meta.db
+    unlink = db.query_class.from_(_THROUGH).where(_THROUGH[_LINKS.backward_key] == post_id).delete()
+    await db.execute_query(*unlink.get_parameterized_sql())
+    tag_ids = await ensure_tags(names)
+    await link_tags([(post_id, tag_ids[name]) for name in names])
+
+
+async def tag_names_by_post(post_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each post's tag names, sorted; one statement for any number of posts."""
+    names: dict[int, list[str]] = {post_id: [] for post_id in post_ids}
+    if not post_ids:
+        return names
+    rows = await Post.filter(id__in=list(post_ids), tags__name__not_isnull=True).values("id", "tags__name")
+    for row in rows:
+        names[row["id"]].append(row["tags__name"])
+    for tags in names.values():
+        tags.sort()
+    return names
+
+
+async def list_tags(page: PageRequest) -> tuple[list[dict[str, Any]], int]:
+    """A page of tags ordered by name, each with its number of posts, and the number of tags."""
+    total = await Tag.all().count()
+    if page.offset >= total:
+        return [], total
+    rows = (
+        await Tag.annotate(post_count=Count("posts"))
+        .order_by("name", "id")
+        .offset(page.offset)
+        .limit(page.limit)
+        .values("id", "name", "post_count")
+    )
+    return list(rows), total
