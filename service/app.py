@@ -49,6 +49,10 @@ def _expected_media_type(handler: HTTPRouteHandler) -> str | None:
     return RequestEncodingType.JSON.value
 
 
+def _has_no_body(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers
+
+
 async def require_declared_media_type(request: Request[Any, Any, Any]) -> None:
     """415 when a request's body is not in the encoding its endpoint takes (JSON, or the token endpoint's form)."""
     handler = request.route_handler
@@ -58,6 +62,8 @@ async def require_declared_media_type(request: Request[Any, Any, Any]) -> None:
     if expected is None:
         return
     received = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not received and _has_no_body(request):
+        return  # nothing to decode: validation reports the missing fields
     if received == expected or (expected == RequestEncodingType.JSON and received.endswith("+json")):
         return
     raise UnsupportedMediaTypeError(

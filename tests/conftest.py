@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from service import db
 from service.app import create_app
 from service.models import Role, User
+from service.posts.queries import create_post
 from service.security import _hasher, issue_token
 from service.settings import Settings
 from tests.postgres import create_database, drop_database, postgres_server
@@ -34,7 +35,13 @@ def server_url() -> Iterator[str]:
 def settings() -> Settings:
     """Test settings: no database yet (see ``database_url``), a test secret, quiet logs."""
     return Settings.from_env(
-        {"APP_ENV": "test", "JWT_SECRET": "test-secret-" + "x" * 32, "LOG_LEVEL": "WARNING", "DB_POOL_MAX": "10"}
+        {
+            "APP_ENV": "test",
+            "JWT_SECRET": "test-secret-" + "x" * 32,
+            "LOG_LEVEL": "WARNING",
+            "ACCESS_LOG": "0",
+            "DB_POOL_MAX": "10",
+        }
     )
 
 
@@ -110,6 +117,19 @@ def make_user(app: Any) -> MakeUser:
         }
         fields.update(overrides)
         return await User.create(**fields)
+
+    return make
+
+
+MakePost = Callable[..., Awaitable[int]]
+
+
+@pytest.fixture
+def make_post(app: Any) -> MakePost:
+    """Create a post (with tags) by ``author`` directly through the query layer; return its id."""
+
+    async def make(author: User, title: str = "A post", body: str | None = "Some text", tags: Sequence[str] = ()) -> int:
+        return await create_post(author.id, title, body, list(tags))
 
     return make
 

@@ -1,0 +1,122 @@
+"""Every list and detail endpoint sends a fixed number of SQL statements, whatever the number of rows.
+
+Statements are counted where they leave for PostgreSQL (``service.dbclient.track_queries``, the counter behind
+the access log's ``queries`` field), BEGIN and COMMIT included. Each endpoint is measured on a small and a large
+data set: an N+1 shows up as a count that grows with the data and fails the test that names the endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from service.dbclient import track_queries
+from service.models import Profile, User
+from tests.conftest import MakePost, MakeUser
+
+Headers = Callable[[User], dict[str, str]]
+
+# (method, path template, expected statements); {user} is the author of every post, {post} one of their posts.
+READ_BUDGETS = [
+    ("GET", "/users", 2),  # count, page
+    ("GET", "/users?role=member&q=user&order=name", 2),
+    ("GET", "/users/{user}", 3),  # user with profile (one join), post count, 20 recent posts
+    ("GET", "/users/{user}/posts", 4),  # user exists, count, page with authors, tags of the page
+    ("GET", "/posts?limit=100", 3),  # count, page with authors (one join), tags of the page
+    ("GET", "/posts?tag=common&limit=100", 3),
+    ("GET", "/posts/{post}", 2),  # post with author, its tags
+    ("GET", "/tags?limit=100", 2),  # count, page with post counts
+]
+
+
+async def seed(make_user: MakeUser, make_post: MakePost, posts: int) -> tuple[User, int]:
+    """A user with a profile and ``posts`` posts of 3 tags each, plus as many other users."""
+    author = await make_user()
+    await Profile.create(user_id=author.id, bio="bio")
+    post_id = 0
+    for n in range(posts):
+        await make_user()
+        post_id = await make_post(author, title=f"post {n}", tags=["common", f"tag{n}", f"other{n % 7}"])
+    return author, post_id
+
+
+async def statements(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> int:
+    with track_queries() as stats:
+        response = await client.request(method, path, **kwargs)
+    assert response.status_code < 300, response.text
+    return stats.count
+
+
+@pytest.mark.parametrize(("method", "template", "budget"), READ_BUDGETS, ids=[f"{m} {t}" for m, t, _ in READ_BUDGETS])
+@pytest.mark.parametrize("rows", [5, 50])
+async def test_read_endpoints_cost_a_fixed_number_of_statements(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_post: MakePost,
+    method: str,
+    template: str,
+    budget: int,
+    rows: int,
+) -> None:
+    author, post_id = await seed(make_user, make_post, rows)
+    path = template.format(user=author.id, post=post_id)
+    assert await statements(client, method, path) == budget
+
+
+async def test_me_costs_one_statement(client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers) -> None:
+    user = await make_user()
+    assert await statements(client, "GET", "/users/me", headers=token_for(user)) == 1
+
+
+@pytest.mark.parametrize("tags", [1, 10])
+async def test_creating_a_post_costs_the_same_for_1_or_10_tags(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers, tags: int
+) -> None:
+    user = await make_user()
+    body = {"title": "t", "tags": [f"tag{n}" for n in range(tags)]}
+    # caller; BEGIN, insert post, insert tags, select tags, insert links, COMMIT; post with author, its tags
+    assert await statements(client, "POST", "/posts", json=body, headers=token_for(user)) == 9
+
+
+@pytest.mark.parametrize("tags", [1, 10])
+async def test_updating_a_post_costs_the_same_for_1_or_10_tags(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost, token_for: Headers, tags: int
+) -> None:
+    user = await make_user()
+    post_id = await make_post(user, tags=["old1", "old2"])
+    body = {"title": "new", "tags": [f"tag{n}" for n in range(tags)]}
+    # caller; BEGIN, lock post, update, unlink, insert tags, select tags, link, COMMIT; post, its tags
+    assert await statements(client, "PATCH", f"/posts/{post_id}", json=body, headers=token_for(user)) == 11
+
+
+@pytest.mark.parametrize("posts", [1, 50])
+async def test_signup_with_nested_posts_costs_the_same_for_1_or_50_posts(
+    client: httpx.AsyncClient, posts: int
+) -> None:
+    body = {
+        "name": "Ada",
+        "email": "ada@example.com",
+        "password": "analytical engine",
+        "profile": {"bio": "hi"},
+        "posts": [{"title": f"p{n}", "tags": [f"t{n % 13}", "all"]} for n in range(posts)],
+    }
+    # BEGIN, user, profile, posts, their ids, insert tags, select tags, links, COMMIT; then the user detail (3)
+    assert await statements(client, "POST", "/users", json=body) == 12
+
+
+async def test_nested_lists_fetch_only_the_columns_they_show(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost, caplog: pytest.LogCaptureFixture
+) -> None:
+    author, _ = await seed(make_user, make_post, 3)
+    caplog.set_level("INFO", logger="service.sql")
+    assert (await client.get(f"/users/{author.id}")).status_code == 200
+    assert (await client.get("/posts")).status_code == 200
+    sql = [record.getMessage() for record in caplog.records if record.name == "service.sql"]
+    assert len(sql) == 6
+    detail_posts = next(statement for statement in sql[:3] if "LIMIT" in statement)
+    assert '"body"' not in detail_posts
+    assert all("password_hash" not in statement for statement in sql)
+    assert all("token_version" not in statement for statement in sql)
