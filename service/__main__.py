@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,7 @@ def serve(settings: Settings) -> None:
     """Check (and migrate) the database, then serve HTTP with uvicorn until SIGINT/SIGTERM."""
     import uvicorn
 
+    signal.signal(signal.SIGTERM, _stop)
     url = asyncio.run(prepare_database(settings))
     os.environ["DATABASE_URL"] = url  # workers use the database this process checked, never a second one
     uvicorn.run(
@@ -65,6 +67,11 @@ def serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM is a normal stop: uvicorn drains requests first, then re-raises the signal here; exit 0."""
+    raise SystemExit(0)
 
 
 def read_password(prompt: str) -> str:

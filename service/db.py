@@ -77,7 +77,7 @@ def resolve_database_url(settings: Settings) -> str:
 def __getattr__(name: str) -> Any:
     """``TORTOISE_ORM``, the config aerich reads (aerich.ini), built from the environment on first use."""
     if name == "TORTOISE_ORM":
-        settings = Settings.from_env()
+        settings = Settings.from_env(serving=False)
         config = tortoise_config(resolve_database_url(settings), settings.pool, migration_lock=True)
         globals()["TORTOISE_ORM"] = config
         return config

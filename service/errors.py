@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -109,6 +109,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     """Litestar's own errors (401, 403, 404, 405, 413, ...) in the contract's shape."""
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         return handle_unexpected(request, exc)
+    if isinstance(exc.__cause__, SerializationException):
+        reason = str(exc.__cause__).removeprefix("JSON is malformed: ")
+        return error_response(HTTP_400_BAD_REQUEST, f"Malformed JSON body: {reason}")
     return error_response(exc.status_code, exc.detail, exc.extra or None, exc.headers)
 
 

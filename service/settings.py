@@ -97,8 +97,11 @@ class Settings:
     forwarded_allow_ips: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the settings; raise SettingsError with the variable's name on a bad value."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+        """Read and validate the settings; raise SettingsError with the variable's name on a bad value.
+
+        ``serving=False`` (aerich's commands) skips the token secret checks: migrating needs no secret.
+        """
         env = os.environ if env is None else env
         environment = _text(env, "APP_ENV", "development").lower()
         if environment not in _ENVIRONMENTS:
@@ -117,9 +120,9 @@ class Settings:
         if pool.min_size > pool.max_size:
             raise SettingsError(f"DB_POOL_MIN ({pool.min_size}) must not exceed DB_POOL_MAX ({pool.max_size})")
         jwt_secret = env.get("JWT_SECRET", "").strip()
-        if environment == "production" and (not jwt_secret or jwt_secret == DEV_JWT_SECRET):
+        if serving and environment == "production" and (not jwt_secret or jwt_secret == DEV_JWT_SECRET):
             raise SettingsError("JWT_SECRET must be set to a secret value when APP_ENV=production")
-        if environment == "production" and len(jwt_secret) < 32:
+        if serving and environment == "production" and len(jwt_secret) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 characters when APP_ENV=production")
         return cls(
             environment=environment,  # checked against _ENVIRONMENTS above

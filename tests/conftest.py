@@ -128,7 +128,9 @@ MakePost = Callable[..., Awaitable[int]]
 def make_post(app: Any) -> MakePost:
     """Create a post (with tags) by ``author`` directly through the query layer; return its id."""
 
-    async def make(author: User, title: str = "A post", body: str | None = "Some text", tags: Sequence[str] = ()) -> int:
+    async def make(
+        author: User, title: str = "A post", body: str | None = "Some text", tags: Sequence[str] = ()
+    ) -> int:
         return await create_post(author.id, title, body, list(tags))
 
     return make

@@ -22,7 +22,8 @@ def assert_error(response: httpx.Response, status: int, *, keys: set[str] | None
     assert response.headers["content-type"].startswith("application/json")
     body: dict[str, Any] = response.json()
     assert body["status_code"] == status
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     if keys is not None:
         assert {problem["key"] for problem in body["extra"]} == keys, body
         assert all(isinstance(problem["message"], str) and problem["message"] for problem in body["extra"])
@@ -31,6 +32,7 @@ def assert_error(response: httpx.Response, status: int, *, keys: set[str] | None
 
 def assert_utc_timestamp(value: str) -> None:
     """ISO 8601 with an explicit UTC offset."""
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0, value
+    offset = datetime.fromisoformat(value).utcoffset()
+    assert offset is not None, value
+    assert offset.total_seconds() == 0, value
     assert value.endswith(("Z", "+00:00")), value

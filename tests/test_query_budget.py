@@ -93,9 +93,7 @@ async def test_updating_a_post_costs_the_same_for_1_or_10_tags(
 
 
 @pytest.mark.parametrize("posts", [1, 50])
-async def test_signup_with_nested_posts_costs_the_same_for_1_or_50_posts(
-    client: httpx.AsyncClient, posts: int
-) -> None:
+async def test_signup_with_nested_posts_costs_the_same_for_1_or_50_posts(client: httpx.AsyncClient, posts: int) -> None:
     body = {
         "name": "Ada",
         "email": "ada@example.com",

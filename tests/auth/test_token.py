@@ -77,7 +77,11 @@ async def test_malformed_forged_and_expired_tokens_are_401(
     expired = jwt.encode(
         {"sub": str(user.id), "ver": 0, "iat": now - 7200, "exp": now - 3600}, app_settings.jwt_secret, "HS256"
     )
-    forged = jwt.encode({"sub": str(user.id), "ver": 0, "iat": now, "exp": now + 3600}, "a-different-secret-that-is-long-enough", "HS256")
+    forged = jwt.encode(
+        {"sub": str(user.id), "ver": 0, "iat": now, "exp": now + 3600},
+        "a-different-secret-that-is-long-enough",
+        "HS256",
+    )
     unsigned = jwt.encode({"sub": str(user.id), "ver": 0, "iat": now, "exp": now + 3600}, None, "none")
     huge_id = jwt.encode({"sub": str(2**70), "ver": 0, "iat": now, "exp": now + 60}, app_settings.jwt_secret, "HS256")
     for header in (

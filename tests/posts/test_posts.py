@@ -151,9 +151,7 @@ async def test_author_updates_title_body_and_replaces_tags(
     post_id = await make_post(author, title="Old", body="text", tags=["a", "b"])
     before = (await client.get(f"/posts/{post_id}")).json()
     headers = token_for(author)
-    response = await client.patch(
-        f"/posts/{post_id}", json={"title": "New", "tags": ["C", "b", "c"]}, headers=headers
-    )
+    response = await client.patch(f"/posts/{post_id}", json={"title": "New", "tags": ["C", "b", "c"]}, headers=headers)
     assert response.status_code == 200, response.text
     post = response.json()
     assert set(post) == POST_KEYS

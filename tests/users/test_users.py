@@ -154,7 +154,9 @@ async def test_update_rules(client: httpx.AsyncClient, make_user: MakeUser, toke
     assert (await User.get(id=other.id)).name == other.name
 
 
-async def test_an_empty_update_changes_nothing(client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers) -> None:
+async def test_an_empty_update_changes_nothing(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
     user = await make_user()
     before = (await client.get(f"/users/{user.id}")).json()
     response = await client.patch(f"/users/{user.id}", json={}, headers=token_for(user))

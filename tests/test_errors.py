@@ -1,0 +1,119 @@
+"""The error contract across endpoints: JSON errors, 400/404/405/413/415, hostile input, no leaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from service.models import Post, User
+from tests.conftest import MakeUser
+from tests.helpers import assert_error
+
+Headers = Callable[[User], dict[str, str]]
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_malformed_json_is_a_400_that_says_so(client: httpx.AsyncClient) -> None:
+    body = assert_error(await client.post("/users", content=b'{"name": "Ada",', headers=JSON), 400)
+    assert "malformed" in body["detail"].lower()
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"text"', b"42", b"null"])
+async def test_a_body_that_is_not_an_object_is_400(client: httpx.AsyncClient, payload: bytes) -> None:
+    body = assert_error(await client.post("/users", content=payload, headers=JSON), 400)
+    assert all({"key", "message"} <= set(problem) for problem in body["extra"])
+
+
+async def test_a_missing_body_is_400(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post("/users"), 400)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "xml"]
+)
+async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient, content_type: str) -> None:
+    payload = json.dumps({"name": "Ada", "email": "ada@example.com", "password": "long enough"})
+    response = await client.post("/users", content=payload, headers={"Content-Type": content_type})
+    assert_error(response, 415)
+    assert await User.all().count() == 0
+
+
+async def test_json_with_a_charset_is_accepted(client: httpx.AsyncClient) -> None:
+    payload = json.dumps({"name": "Ada", "email": "ada@example.com", "password": "long enough"})
+    response = await client.post("/users", content=payload, headers={"Content-Type": "application/json; charset=utf-8"})
+    assert response.status_code == 201, response.text
+
+
+async def test_a_body_over_one_mebibyte_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    user = await make_user()
+    payload = json.dumps({"title": "big", "body": "x" * (1024 * 1024)})
+    assert_error(await client.post("/posts", content=payload, headers={**JSON, **token_for(user)}), 413)
+    assert await Post.all().count() == 0
+
+
+async def test_unknown_routes_and_wrong_methods_are_json(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/nowhere"), 404)
+    assert_error(await client.put("/posts"), 405)
+    assert_error(await client.delete("/users"), 405)
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/posts?limit=99999999999999999999999", "limit"),
+        ("/posts?offset=99999999999999999999999", "offset"),
+        ("/posts?limit=1e3", "limit"),
+        ("/posts?author_id=-99999999999999999999999", "author_id"),
+        ("/users/99999999999999999999999", "user_id"),
+        ("/posts/99999999999999999999999", "post_id"),
+    ],
+)
+async def test_numbers_outside_64_bits_are_400(client: httpx.AsyncClient, path: str, key: str) -> None:
+    assert_error(await client.get(path), 400, keys={key})
+
+
+async def test_huge_numbers_and_wrong_types_in_bodies_are_400(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    user = await make_user()
+    headers = token_for(user)
+    assert_error(await client.post("/posts", json={"title": 10**40}, headers=headers), 400, keys={"title"})
+    assert_error(await client.post("/posts", json={"title": ["a"]}, headers=headers), 400, keys={"title"})
+    assert_error(await client.post("/posts", json={"title": {"x": 1}}, headers=headers), 400, keys={"title"})
+    assert_error(await client.post("/posts", json={"title": True}, headers=headers), 400, keys={"title"})
+
+
+@pytest.mark.parametrize("name", ["nul\x00", "bell\x07", "esc\x1b[31m", "del\x7f", "tab\tinside"])
+async def test_control_characters_in_one_line_fields_are_400(client: httpx.AsyncClient, name: str) -> None:
+    body = {"name": name, "email": "ada@example.com", "password": "long enough"}
+    assert_error(await client.post("/users", json=body), 400, keys={"name"})
+
+
+async def test_unicode_and_emoji_round_trip(client: httpx.AsyncClient) -> None:
+    body = {"name": "Zoë 山田 🚀", "email": "zoe@example.com", "password": "pässwörd🔑"}
+    response = await client.post("/users", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "Zoë 山田 🚀"
+    token = await client.post("/auth/token", data={"username": "zoe@example.com", "password": "pässwörd🔑"})
+    assert token.status_code == 200
+
+
+async def test_errors_never_leak_internals(client: httpx.AsyncClient) -> None:
+    response = await client.post("/users", content=b"\xff\xfe not json", headers=JSON)
+    assert_error(response, 400)
+    for marker in ("Traceback", "asyncpg", "tortoise", "SELECT", "password_hash", 'File "'):
+        assert marker not in response.text
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/nowhere")
+    assert len(generated.headers["x-request-id"]) == 32
+    echoed = await client.get("/tags", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    replaced = await client.get("/tags", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert replaced.headers["x-request-id"] != "bad id\twith spaces"

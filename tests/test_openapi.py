@@ -1,0 +1,97 @@
+"""The OpenAPI document and the docs page: complete, valid for Swagger UI, and served without internet."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+CONTRACT: dict[tuple[str, str], set[str]] = {
+    ("post", "/auth/token"): {"200", "400", "401", "413", "415", "503"},
+    ("get", "/users/me"): {"200", "401", "503"},
+    ("post", "/users"): {"201", "400", "401", "403", "409", "413", "415", "503"},
+    ("get", "/users"): {"200", "400", "503"},
+    ("get", "/users/{user_id}"): {"200", "400", "404", "503"},
+    ("patch", "/users/{user_id}"): {"200", "400", "401", "403", "404", "409", "413", "415", "503"},
+    ("delete", "/users/{user_id}"): {"204", "400", "401", "403", "404", "503"},
+    ("put", "/users/{user_id}/profile"): {"200", "400", "401", "403", "404", "413", "415", "503"},
+    ("get", "/users/{user_id}/posts"): {"200", "400", "404", "503"},
+    ("post", "/posts"): {"201", "400", "401", "413", "415", "503"},
+    ("get", "/posts"): {"200", "400", "503"},
+    ("get", "/posts/{post_id}"): {"200", "400", "404", "503"},
+    ("patch", "/posts/{post_id}"): {"200", "400", "401", "403", "404", "413", "415", "503"},
+    ("delete", "/posts/{post_id}"): {"204", "400", "401", "403", "404", "503"},
+    ("get", "/tags"): {"200", "400", "503"},
+    ("get", "/health"): {"200", "503"},
+}
+TOKEN_REQUIRED = {
+    ("get", "/users/me"),
+    ("patch", "/users/{user_id}"),
+    ("delete", "/users/{user_id}"),
+    ("put", "/users/{user_id}/profile"),
+    ("post", "/posts"),
+    ("patch", "/posts/{post_id}"),
+    ("delete", "/posts/{post_id}"),
+}
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+async def test_the_document_lists_exactly_the_contract_with_its_status_codes(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1")
+    operations = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert operations == set(CONTRACT)
+    for (method, path), codes in CONTRACT.items():
+        assert set(document["paths"][path][method]["responses"]) == codes, (method, path)
+
+
+async def test_token_endpoints_declare_the_oauth2_password_scheme(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["BearerToken"]
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["password"]["tokenUrl"] == "/auth/token"
+    for method, path in CONTRACT:
+        security = document["paths"][path][method].get("security")
+        if (method, path) in TOKEN_REQUIRED:
+            assert security == [{"BearerToken": []}], (method, path)
+        elif (method, path) == ("post", "/users"):
+            assert security == [{}, {"BearerToken": []}]
+        else:
+            assert security is None, (method, path)
+
+
+async def test_bodies_and_nullable_fields_are_described(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "nullable" not in str(schemas)
+    detail = schemas["UserDetail"]
+    assert set(detail["required"]) >= {"id", "name", "email", "post_count", "posts", "profile"}
+    profile = detail["properties"]["profile"]
+    assert {"type": "null"} in profile["oneOf"]
+    assert schemas["Post"]["properties"]["tags"] == {"items": {"type": "string"}, "type": "array"}
+    assert "password" not in schemas["User"]["properties"]
+    assert "password_hash" not in str(schemas)
+    create = document["paths"]["/users"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create == {"$ref": "#/components/schemas/UserCreate"}
+    token = document["paths"]["/auth/token"]["post"]["requestBody"]["content"]
+    assert set(token) == {"application/x-www-form-urlencoded"}
+
+
+async def test_the_docs_page_loads_only_local_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "SwaggerUIBundle" in page.text
+    assert not re.search(r"""(src|href)=["']https?://""", page.text)
+    assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", page.text)
+    assert len(assets) >= 3
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 500, asset
