@@ -195,9 +195,12 @@ async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR)
     runs under the same lock as the upgrade, so a concurrent upgrade cannot slip in between.
     """
     from aerich import Command
+    from tortoise.context import TortoiseContext
 
     config = tortoise_config(url, settings.pool, migration_lock=True)
-    async with Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command:
+    # A context of its own: aerich skips its own init when it finds Tortoise initialised, and would then migrate
+    # through whatever connections the process already has (another database, without the lock).
+    async with TortoiseContext(), Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command:
         client = connections.get("default")
 
         async def fetch(query: str, *args: Any) -> list[dict[str, Any]]:

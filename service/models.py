@@ -91,3 +91,14 @@ class Tag(Model):
 
     class Meta:
         table = "tags"
+
+
+class LoginThrottle(Model):
+    """Failed sign-ins per account or client address in the current window: shared by every replica."""
+
+    key = fields.CharField(max_length=320, primary_key=True, description="'email:<address>' or 'ip:<address>'")
+    failures = fields.IntField()
+    window_started_at = fields.DatetimeField()
+
+    class Meta:
+        table = "login_throttles"

