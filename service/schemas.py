@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator
 from tortoise import Tortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.models import Model
@@ -47,7 +47,6 @@ SingleLine = AfterValidator(_single_line)
 """A one-line string: no control characters at all."""
 FreeText = AfterValidator(_free_text)
 """Text that may hold tabs and line breaks but no other control characters (no NUL, which PostgreSQL refuses)."""
-Trimmed = StringConstraints(strip_whitespace=True)
 
 
 def not_null(value: object) -> object:

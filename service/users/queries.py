@@ -27,14 +27,6 @@ USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
 RECENT_POSTS = 20
 
 
-async def fetch_user(user_id: int) -> User:
-    """The user with ``user_id``; NotFoundException if there is none."""
-    user = await User.get_or_none(id=user_id)
-    if user is None:
-        raise NotFoundException(f"User {user_id} not found")
-    return user
-
-
 async def ensure_user_exists(user_id: int) -> None:
     """NotFoundException unless a user with ``user_id`` exists."""
     if not await User.exists(id=user_id):
