@@ -53,7 +53,8 @@ def tortoise_config(url: str, pool: PoolSettings, *, migration_lock: bool = Fals
         maxsize=pool.max_size,
         max_inactive_connection_lifetime=pool.idle_lifetime,
         timeout=pool.connect_timeout,
-        command_timeout=pool.command_timeout,
+        # A migration may legitimately run for minutes (an index on a big table); requests may not.
+        command_timeout=None if migration_lock else pool.command_timeout,
         acquire_timeout=pool.acquire_timeout,
         migration_lock=migration_lock,
     )
@@ -108,13 +109,8 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
     from tortoise.backends.base.config_generator import expand_db_url
 
     credentials = expand_db_url(url)["credentials"]
-    return {
-        "host": credentials.get("host"),
-        "port": credentials.get("port"),
-        "user": credentials.get("user"),
-        "password": credentials.get("password"),
-        "database": credentials.get("database"),
-    }
+    keys = ("host", "port", "user", "password", "database", "ssl")
+    return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
 @asynccontextmanager
