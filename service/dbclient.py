@@ -60,18 +60,13 @@ def track_queries() -> Iterator[QueryStats]:
         _current_stats.reset(token)
 
 
-@contextmanager
-def _observed(query: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        elapsed = time.perf_counter() - started
-        stats = _current_stats.get()
-        if stats is not None:
-            stats.add(elapsed)
-        if sql_logger.isEnabledFor(logging.INFO):
-            sql_logger.info("%.2f ms  %s", elapsed * 1000, " ".join(query.split()))
+def _observe(query: str, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    stats = _current_stats.get()
+    if stats is not None:
+        stats.add(elapsed)
+    if sql_logger.isEnabledFor(logging.INFO):
+        sql_logger.info("%.2f ms  %s", elapsed * 1000, " ".join(query.split()))
 
 
 class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -80,25 +75,41 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
     def get_reset_query(self) -> str:
         return ""
 
+    # try/finally rather than a context manager: this runs for every statement.
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        with _observed(query):
+        started = time.perf_counter()
+        try:
             return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+        finally:
+            _observe(query, started)
 
     async def executemany(self, command: str, args: Any, *, timeout: float | None = None) -> None:
-        with _observed(command):
+        started = time.perf_counter()
+        try:
             await super().executemany(command, args, timeout=timeout)
+        finally:
+            _observe(command, started)
 
     async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[Any]:
-        with _observed(query):
+        started = time.perf_counter()
+        try:
             return await super().fetch(query, *args, **kwargs)  # type: ignore[no-any-return]
+        finally:
+            _observe(query, started)
 
     async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        with _observed(query):
+        started = time.perf_counter()
+        try:
             return await super().fetchrow(query, *args, **kwargs)
+        finally:
+            _observe(query, started)
 
     async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        with _observed(query):
+        started = time.perf_counter()
+        try:
             return await super().fetchval(query, *args, **kwargs)
+        finally:
+            _observe(query, started)
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]

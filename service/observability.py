@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -61,11 +62,18 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
 
 
+_HEADER = REQUEST_ID_HEADER.encode()
+# Generated ids: a random prefix per process (unique across replicas and restarts) and a counter, cheaper than a
+# UUID per request.
+_ID_PREFIX = secrets.token_hex(6)
+_id_counter = itertools.count(1)
+
+
 def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER.encode() and _VALID_REQUEST_ID.match(value):
+    for name, value in scope["headers"]:
+        if name == _HEADER and _VALID_REQUEST_ID.match(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
 class RequestLogMiddleware:

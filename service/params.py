@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+from litestar.pagination import OffsetPagination
 from litestar.params import PathParameter, QueryParameter
 
 from service.schemas import INT64_MAX, INT64_MIN
 
+T = TypeVar("T")
 _NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 Search = Annotated[
@@ -45,6 +47,11 @@ class PageRequest:
 
     limit: int = 20
     offset: int = 0
+
+
+def page_of(items: list[T], total: int, page: PageRequest) -> OffsetPagination[T]:
+    """The contract's page: ``{"items", "limit", "offset", "total"}``."""
+    return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
 
 
 def provide_page(limit: Limit = 20, offset: Offset = 0) -> PageRequest:

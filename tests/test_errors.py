@@ -112,7 +112,9 @@ async def test_errors_never_leak_internals(client: httpx.AsyncClient) -> None:
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
     generated = await client.get("/nowhere")
-    assert len(generated.headers["x-request-id"]) == 32
+    assert len(generated.headers["x-request-id"]) == 24
+    another = await client.get("/nowhere")
+    assert another.headers["x-request-id"] != generated.headers["x-request-id"]
     echoed = await client.get("/tags", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
     replaced = await client.get("/tags", headers={"X-Request-ID": "bad id\twith spaces"})

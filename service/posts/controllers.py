@@ -12,7 +12,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from service.auth.dependencies import BEARER, CurrentUser, ensure_owner_or_admin
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
-from service.params import PageRequest, Search, TagFilter, id_parameter
+from service.params import PageRequest, Search, TagFilter, id_parameter, page_of
 from service.posts import queries
 from service.posts.schemas import Post, PostCreate, PostOrder, PostUpdate
 from service.schemas import INT64_MAX, INT64_MIN
@@ -30,7 +30,7 @@ class PostController(Controller):
     async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
         post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
-        return Post.model_validate(await queries.fetch_post(post_id))
+        return await queries.fetch_post(post_id)
 
     @get("/", summary="List posts", raises=READS)
     async def list_posts(
@@ -44,14 +44,13 @@ class PostController(Controller):
         order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
         """A page of posts with their authors and tags, newest first unless ``order`` says otherwise."""
-        rows, total = await queries.list_posts(page, author_id=author_id, tag=tag, q=q, order=order)
-        items = [Post.model_validate(row) for row in rows]
-        return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
+        posts, total = await queries.list_posts(page, author_id=author_id, tag=tag, q=q, order=order)
+        return page_of(posts, total, page)
 
     @get("/{post_id:int}", summary="Get a post", raises=[*READS, NotFoundException])
     async def get_post(self, post_id: PostId) -> Post:
         """A post with its author and tags."""
-        return Post.model_validate(await queries.fetch_post(post_id))
+        return await queries.fetch_post(post_id)
 
     @patch(
         "/{post_id:int}",
@@ -66,7 +65,7 @@ class PostController(Controller):
             ensure_owner_or_admin(current_user, author_id, "update this post")
 
         await queries.update_post(post_id, data.model_dump(exclude_unset=True), may_edit)
-        return Post.model_validate(await queries.fetch_post(post_id))
+        return await queries.fetch_post(post_id)
 
     @delete(
         "/{post_id:int}",

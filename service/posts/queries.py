@@ -1,45 +1,59 @@
-"""Reading and writing posts with a fixed number of statements, whatever the page size or tag count."""
+"""Posts: reads in one statement each (service/sql.py), writes through the models in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from litestar.exceptions import NotFoundException
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
+from service import sql
 from service.models import Post
 from service.params import PageRequest
-from service.tags.queries import ensure_tags, link_tags, replace_tags, tag_names_by_post
+from service.posts import schemas
+from service.tags.queries import ensure_tags, link_tags, replace_tags
 
-POST_ORDERINGS: dict[str, tuple[str, ...]] = {
-    "created_at": ("created_at", "id"),
-    "-created_at": ("-created_at", "-id"),
-    "title": ("title", "id"),
-    "-title": ("-title", "-id"),
-    "id": ("id",),
-    "-id": ("-id",),
-}
-POST_COLUMNS = ("id", "title", "body", "author_id", "created_at", "updated_at")
-
-
-async def _with_authors_and_tags(query: Any) -> list[dict[str, Any]]:
-    """Rows of ``query`` as posts with ``author: {id, name}`` and ``tags``: two statements."""
-    rows: list[dict[str, Any]] = await query.values(*POST_COLUMNS, author_name="author__name")
-    tags = await tag_names_by_post([row["id"] for row in rows])
-    for row in rows:
-        row["author"] = {"id": row["author_id"], "name": row.pop("author_name")}
-        row["tags"] = tags[row["id"]]
-    return rows
+_TAG_NAMES = (
+    "ARRAY(SELECT t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id"
+    ' WHERE pt.post_id = p.id ORDER BY t.name COLLATE "C")'
+)
+_POST_SELECT = (
+    "SELECT p.id, p.title, p.body, p.created_at, p.updated_at, p.author_id, a.name AS author_name,"
+    f" {_TAG_NAMES} AS tags FROM posts p JOIN users a ON a.id = p.author_id"
+)
+_POST_BY_ID = f"{_POST_SELECT} WHERE p.id = $1"
+_WITH_TAG = (
+    "EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id AND t.name = {})"
+)
+_AUTHOR_EXISTS = "EXISTS (SELECT 1 FROM users WHERE id = $3) AS author_exists"
+_SORTABLE = ("created_at", "title", "id")
 
 
-async def fetch_post(post_id: int) -> dict[str, Any]:
-    """One post with its author and tags; NotFoundException if there is none."""
-    rows = await _with_authors_and_tags(Post.filter(id=post_id))
+def _post(row: Mapping[str, Any]) -> schemas.Post:
+    return sql.shaped_one(
+        schemas.Post,
+        {
+            "id": row["id"],
+            "title": row["title"],
+            "body": row["body"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "author_id": row["author_id"],
+            "author": {"id": row["author_id"], "name": row["author_name"]},
+            "tags": row["tags"],
+        },
+    )
+
+
+async def fetch_post(post_id: int) -> schemas.Post:
+    """One post with its author and tags (one statement); NotFoundException if there is none."""
+    rows = await sql.fetch(_POST_BY_ID, post_id)
     if not rows:
         raise NotFoundException(f"Post {post_id} not found")
-    return rows[0]
+    return _post(rows[0])
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -50,6 +64,23 @@ async def fetch_post_author(post_id: int) -> int:
     return int(rows[0]["author_id"])
 
 
+@cache
+def _page_sql(by_author: bool, by_tag: bool, by_title: bool, order: str, author_must_exist: bool) -> str:
+    """The statement for one combination of filters (there are few: each is built once)."""
+    conditions: list[str] = []
+    if by_author:
+        conditions.append("p.author_id = $3")
+    if by_tag:
+        conditions.append(_WITH_TAG.format(f"${3 + by_author}"))
+    if by_title:
+        conditions.append(f"p.title ILIKE ${3 + by_author + by_tag} ESCAPE '\\'")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    count = f"SELECT count(*) AS total FROM posts p{where}"
+    if author_must_exist:
+        count = f"SELECT count(*) AS total, {_AUTHOR_EXISTS} FROM posts p{where}"
+    return sql.paged(count, f"{_POST_SELECT}{where} ORDER BY {sql.order_by('p', order, _SORTABLE)}")
+
+
 async def list_posts(
     page: PageRequest,
     *,
@@ -57,20 +88,21 @@ async def list_posts(
     tag: str | None = None,
     q: str | None = None,
     order: str = "-created_at",
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of posts (with authors and tags) matching the filters, and how many match in all."""
-    query = Post.all()
-    if author_id is not None:
-        query = query.filter(author_id=author_id)
-    if tag is not None:
-        query = query.filter(tags__name=tag.strip().lower())
-    if q and (q := q.strip()):
-        query = query.filter(title__icontains=q)
-    total = await query.count()
-    if page.offset >= total:
-        return [], total
-    page_query = query.order_by(*POST_ORDERINGS[order]).offset(page.offset).limit(page.limit)
-    return await _with_authors_and_tags(page_query), total
+    author_must_exist: bool = False,
+) -> tuple[list[schemas.Post], int]:
+    """A page of posts (with authors and tags) matching the filters, and how many match in all: one statement.
+
+    With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
+    """
+    tag = tag.strip().lower() if tag is not None else None
+    q = q.strip() if q else None
+    args: list[Any] = [page.limit, page.offset]
+    args += [value for value in (author_id, tag, sql.like_pattern(q) if q else None) if value is not None]
+    statement = _page_sql(author_id is not None, tag is not None, bool(q), order, author_must_exist)
+    rows = await sql.fetch(statement, *args)
+    if author_must_exist and not rows[0]["author_exists"]:
+        raise NotFoundException(f"User {author_id} not found")
+    return [_post(row) for row in rows if row["id"] is not None], rows[0]["total"]
 
 
 async def create_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

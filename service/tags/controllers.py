@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from litestar.pagination import OffsetPagination
 
 from service.errors import READS
-from service.params import PageRequest
+from service.params import PageRequest, page_of
 from service.tags import queries
 from service.tags.schemas import Tag
 
@@ -22,5 +22,4 @@ class TagController(Controller):
     async def list_tags(self, page: NamedDependency[PageRequest]) -> OffsetPagination[Tag]:
         """A page of tags ordered by name, each with ``post_count``."""
         rows, total = await queries.list_tags(page)
-        items = [Tag.model_validate(row) for row in rows]
-        return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
+        return page_of([Tag.model_validate(row) for row in rows], total, page)

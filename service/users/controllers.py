@@ -20,7 +20,7 @@ from service.auth.dependencies import (
     is_admin,
 )
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
-from service.params import PageRequest, Search, id_parameter
+from service.params import PageRequest, Search, id_parameter, page_of
 from service.posts import queries as post_queries
 from service.posts.schemas import Post, PostOrder
 from service.users import queries
@@ -47,7 +47,7 @@ class UserController(Controller):
         if role != models.Role.MEMBER and not is_admin(optional_user):
             raise PermissionDeniedException("Only an admin may create a user with a role other than member")
         user_id = await queries.create_user(data, role)
-        return UserDetail.model_validate(await queries.fetch_user_detail(user_id))
+        return await queries.fetch_user_detail(user_id)
 
     @get("/", summary="List users", raises=READS)
     async def list_users(
@@ -58,14 +58,13 @@ class UserController(Controller):
         order: UserOrder = "-created_at",
     ) -> OffsetPagination[User]:
         """A page of users, newest first unless ``order`` says otherwise; ``q`` searches name and email."""
-        rows, total = await queries.list_users(page, role=role, q=q, order=order)
-        items = [User.model_validate(row) for row in rows]
-        return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
+        users, total = await queries.list_users(page, role=role, q=q, order=order)
+        return page_of(users, total, page)
 
     @get("/{user_id:int}", summary="Get a user", raises=[*READS, NotFoundException])
     async def get_user(self, user_id: UserId) -> UserDetail:
         """A user with their profile, post count and 20 most recent posts (without bodies)."""
-        return UserDetail.model_validate(await queries.fetch_user_detail(user_id))
+        return await queries.fetch_user_detail(user_id)
 
     @patch(
         "/{user_id:int}",
@@ -81,7 +80,7 @@ class UserController(Controller):
             raise PermissionDeniedException("Only an admin may change a role")
         if changes:
             await queries.update_user(user_id, changes)
-        return UserDetail.model_validate(await queries.fetch_user_detail(user_id))
+        return await queries.fetch_user_detail(user_id)
 
     @delete(
         "/{user_id:int}",
@@ -113,10 +112,8 @@ class UserController(Controller):
         order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
-        await queries.ensure_user_exists(user_id)
-        rows, total = await post_queries.list_posts(page, author_id=user_id, order=order)
-        items = [Post.model_validate(row) for row in rows]
-        return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
+        posts, total = await post_queries.list_posts(page, author_id=user_id, order=order, author_must_exist=True)
+        return page_of(posts, total, page)
 
     @staticmethod
     async def _ensure_may_act(actor: models.User, user_id: int, action: str) -> None:
