@@ -31,6 +31,7 @@ _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.TransactionRollbackError,  # a deadlock or serialization failure that outlived its retries
 )
 
 

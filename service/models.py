@@ -102,3 +102,16 @@ class LoginThrottle(Model):
 
     class Meta:
         table = "login_throttles"
+
+
+class RowCount(Model):
+    """Exact row counts kept by triggers (migration 3), so unfiltered list totals cost one row read.
+
+    ``name`` is ``users``, ``users:admin``, ``users:member`` or ``posts``. Written only by the database's triggers.
+    """
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    n = fields.BigIntField()
+
+    class Meta:
+        table = "row_counts"

@@ -48,6 +48,15 @@ def paged(count_sql: str, page_sql: str) -> str:
     return f"SELECT c.*, page.* FROM ({count_sql}) c LEFT JOIN LATERAL ({page_sql} LIMIT $1 OFFSET $2) page ON true"
 
 
+def counted(table: str, *, by_role: bool = False) -> str:
+    """A one-row ``total`` read from ``row_counts`` (kept exact by triggers) instead of counting the table.
+
+    With ``by_role`` the count of ``users:<$3>``. A missing counter row (after a TRUNCATE of the table) reads 0.
+    """
+    name = "'users:' || $3" if by_role else f"'{table}'"
+    return f"SELECT coalesce((SELECT n FROM row_counts WHERE name = {name}), 0) AS total"
+
+
 def shaped(schema: type[T], rows: Sequence[Mapping[str, Any]]) -> list[T]:
     """``rows`` built by a query in ``schema``'s exact shape, returned without building a model per row.
 

@@ -12,6 +12,7 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service import models, sql
+from service.db import retry_on_conflict
 from service.models import Profile, Role
 from service.params import PageRequest
 from service.posts.queries import create_posts
@@ -71,8 +72,10 @@ def _page_sql(by_role: bool, by_text: bool, order: str) -> str:
         pattern = f"${3 + by_role}"
         conditions.append(f"(u.name ILIKE {pattern} ESCAPE '\\' OR u.email ILIKE {pattern} ESCAPE '\\')")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    # Without a text filter, the total is kept by triggers (migration 3): per role, or of all users.
+    counted = sql.counted("users", by_role=by_role)
     return sql.paged(
-        f"SELECT count(*) AS total FROM users u{where}",
+        f"SELECT count(*) AS total FROM users u{where}" if by_text else counted,
         f"SELECT {_USER_COLUMNS} FROM users u{where} ORDER BY {sql.order_by('u', order, ('created_at', 'name', 'id'))}",
     )
 
@@ -94,7 +97,11 @@ async def create_user(data: UserCreate, role: Role) -> int:
     A duplicate email raises IntegrityError (answered with 409) and rolls everything back. A fixed number of
     statements, whatever the number of posts and tags.
     """
-    password_hash = await hash_password(data.password)
+    return await _insert_user(data, role, await hash_password(data.password))
+
+
+@retry_on_conflict
+async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
     async with in_transaction():
         user = await models.User.create(name=data.name, email=data.email, password_hash=password_hash, role=role)
         if data.profile is not None:
@@ -103,6 +110,7 @@ async def create_user(data: UserCreate, role: Role) -> int:
     return int(user.id)
 
 
+@retry_on_conflict
 async def put_profile(user_id: int, profile: ProfileIn) -> dict[str, Any]:
     """Create or replace a user's profile (one statement, safe when two requests race)."""
     fields = profile.model_dump()
@@ -121,10 +129,16 @@ async def update_user(user_id: int, changes: dict[str, Any]) -> None:
     if "password" in values:
         values["password_hash"] = await hash_password(values.pop("password"))
         values["token_version"] = F("token_version") + 1
+    await _update_user(user_id, values)
+
+
+@retry_on_conflict
+async def _update_user(user_id: int, values: dict[str, Any]) -> None:
     if not await models.User.filter(id=user_id).update(**values, updated_at=now()):
         raise NotFoundException(f"User {user_id} not found")
 
 
+@retry_on_conflict
 async def delete_user(user_id: int) -> None:
     """Delete a user; the database cascades to their posts (and profile)."""
     if not await models.User.filter(id=user_id).delete():

@@ -226,8 +226,9 @@ def _sample(type_name: str, table: str, column: str, index: int) -> Any:
     raise AssertionError(f"no sample value for {table}.{column} of type {type_name}: teach catalog._sample about it")
 
 
-async def fill_tables(url: str, schema: Schema, rows: int = ROWS_PER_TABLE) -> dict[str, int]:
-    """Insert ``rows`` rows into every data table of ``schema``, parents first; return the row count per table.
+async def fill_tables(url: str, schema: Schema, rows: int = ROWS_PER_TABLE) -> dict[str, list[tuple[Any, ...]]]:
+    """Insert ``rows`` rows into every data table of ``schema``, parents first; return the rows inserted per table
+    (every column, in the table's column order).
 
     Every column gets a value (nullable ones are NULL in the first row only) except those the database fills
     itself (serial/identity/generated). Row ``i`` of a table references row ``i`` of the table its foreign key
@@ -257,7 +258,7 @@ async def fill_tables(url: str, schema: Schema, rows: int = ROWS_PER_TABLE) -> d
                     f'INSERT INTO "{table}" ({columns}) VALUES ({placeholders}) RETURNING *', *values.values()
                 )
                 inserted[table].append(row)
-        return {table: len(records) for table, records in inserted.items()}
+        return {table: [tuple(record) for record in records] for table, records in inserted.items()}
     finally:
         await connection.close()
 
