@@ -20,7 +20,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
-from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
 logger = logging.getLogger("service.errors")
 
@@ -128,6 +128,14 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
     return error_response(HTTP_400_BAD_REQUEST, exc.detail, extra or [{"key": "body", "message": exc.detail}])
 
 
+def handle_model_validation_error(_: Request[Any, Any, Any], exc: ValidationError) -> Response[dict[str, Any]]:
+    """A value the model refuses (the input rules should have caught it first): a 400, not a 500."""
+    logger.warning("a value passed the input rules but not the model: %s", exc)
+    return error_response(
+        HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", [{"key": "body", "message": str(exc)}]
+    )
+
+
 def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
     """A write that broke a constraint: a duplicate is a 409, a vanished parent row a 404."""
     for error in _chain(exc):
@@ -176,6 +184,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: handle_validation_exception,
     HTTPException: handle_http_exception,
+    ValidationError: handle_model_validation_error,
     IntegrityError: handle_integrity_error,
     OperationalError: handle_operational_error,
     DBConnectionError: handle_database_unavailable,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AfterValidator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 from tortoise import Tortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.models import Model
@@ -17,8 +20,6 @@ Tortoise.init_models(MODEL_MODULES, APP_LABEL)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def response_schema(model: type[Model], name: str, **options: Any) -> type[PydanticModel]:
@@ -31,21 +32,36 @@ def response_schema(model: type[Model], name: str, **options: Any) -> type[Pydan
     return schema
 
 
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (including line breaks)")
-    return value
+@dataclass(frozen=True, slots=True)
+class CharacterRule:
+    """Annotated metadata: reject strings with characters outside a set, and say so in the JSON schema too."""
+
+    forbidden: str  # the body of a regular expression character class: what must not appear
+    message: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        forbidden = re.compile(f"[{self.forbidden}]")
+
+        def check(value: str) -> str:
+            if forbidden.search(value):
+                raise ValueError(self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^[^{self.forbidden}]*$"
+        return json_schema
 
 
-def _free_text(value: str) -> str:
-    if _CONTROL_EXCEPT_NEWLINES.search(value):
-        raise ValueError("must not contain control characters other than tabs and line breaks")
-    return value
-
-
-SingleLine = AfterValidator(_single_line)
+SingleLine = CharacterRule(r"\x00-\x1f\x7f", "must not contain control characters (including line breaks)")
 """A one-line string: no control characters at all."""
-FreeText = AfterValidator(_free_text)
+FreeText = CharacterRule(
+    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", "must not contain control characters other than tabs and line breaks"
+)
 """Text that may hold tabs and line breaks but no other control characters (no NUL, which PostgreSQL refuses)."""
 
 

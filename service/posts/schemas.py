@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
@@ -59,9 +60,9 @@ class PostCreate(BaseModel):
 class PostUpdate(BaseModel):
     """Any of a post's editable fields; the ones left out keep their value."""
 
-    title: PostTitle | None = Field(default=None, description="Cannot be null")
+    title: PostTitle | SkipJsonSchema[None] = None
     body: PostBody | None = Field(default=None, description="null clears the body")
-    tags: TagNames | None = Field(default=None, description="Replaces the post's tags; [] removes them all")
+    tags: TagNames | SkipJsonSchema[None] = Field(default=None, description="Replaces the post's tags; [] removes all")
 
     @field_validator("title", "tags", mode="before")
     @classmethod

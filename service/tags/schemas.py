@@ -12,10 +12,23 @@ from service.schemas import SingleLine, response_schema
 
 MAX_TAGS_PER_POST = 10
 
+MAX_TAG_LENGTH = 50
+
+
+def _lower_case(name: str) -> str:
+    lowered = name.lower()  # may be longer than the name: "İ".lower() is two characters
+    if len(lowered) > MAX_TAG_LENGTH:
+        raise ValueError(f"must be at most {MAX_TAG_LENGTH} characters once lower-cased")
+    return lowered
+
+
 TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50), SingleLine
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH),
+    SingleLine,
+    AfterValidator(_lower_case),
 ]
-"""A tag name as clients send it: trimmed and lower-cased, then 1..50 characters."""
+"""A tag name as clients send it: trimmed, 1..50 characters, stored lower-case (still at most 50 characters)."""
 
 
 def _distinct_tags(names: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
@@ -25,6 +26,7 @@ from service.posts.schemas import PostCreate, PostSummary
 from service.schemas import FreeText, SingleLine, not_null, response_schema
 
 MAX_SIGNUP_POSTS = 50
+MAX_EMAIL_LENGTH = 254
 UserOrder = Annotated[
     Literal["created_at", "-created_at", "name", "-name", "id", "-id"], QueryParameter(description=SORT_HELP)
 ]
@@ -47,18 +49,25 @@ def _email(value: str) -> str:
         address = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
-    return address.normalized.lower()
+    email = address.normalized.lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters once lower-cased")
+    return email
 
 
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254),
+    StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_LENGTH),
     AfterValidator(_email),
     Field(json_schema_extra={"format": "email"}, description="Unique regardless of case; stored lower-case"),
 ]
 Password = Annotated[
     str,
-    Field(min_length=1, max_length=1024, description="8..128 characters; kept exactly as typed"),
+    Field(
+        min_length=8,
+        max_length=1024,
+        description="8..128 characters not counting surrounding whitespace; kept exactly as typed",
+    ),
     AfterValidator(_password_length),
 ]
 
@@ -78,7 +87,10 @@ Website = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
     AfterValidator(_website),
-    Field(json_schema_extra={"format": "uri"}, description="An http(s) URL, kept as given"),
+    Field(
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+\\S*$"},
+        description="An http(s) URL, kept as given",
+    ),
 ]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), FreeText]
 
@@ -131,10 +143,10 @@ class UserCreate(BaseModel):
 class UserUpdate(BaseModel):
     """Any of a user's editable fields; the ones left out keep their value."""
 
-    name: UserName | None = None
-    email: Email | None = None
-    password: Password | None = None
-    role: Role | None = Field(default=None, description="Changing it is admin-only")
+    name: UserName | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    password: Password | SkipJsonSchema[None] = None
+    role: Role | SkipJsonSchema[None] = Field(default=None, description="Changing it is admin-only")
 
     @field_validator("name", "email", "password", "role", mode="before")
     @classmethod
