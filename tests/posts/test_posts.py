@@ -63,6 +63,7 @@ async def test_create_needs_a_token(client: httpx.AsyncClient) -> None:
         ({"title": "ok", "tags": ["x" * 51]}, "tags.0"),
         ({"title": "ok", "tags": [7]}, "tags.0"),
         ({"title": "ok", "tags": ["new\nline"]}, "tags.0"),
+        ({"title": "ok", "tags": ["\u0130" * 26]}, "tags.0"),  # 26 characters, 52 once lower-cased
     ],
 )
 async def test_invalid_posts_are_400(
