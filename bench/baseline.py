@@ -4,9 +4,10 @@ It answers the same requests as the service with the same JSON (same fields, sam
 and the same status codes, the way a competent engineer would write them without an ORM:
 
 - one statement (one round trip) per request: related rows come back in the same statement as arrays
-  (``ARRAY(SELECT ROW(...))``), and a page's ``total`` comes from a scalar count joined to the page with
-  ``LEFT JOIN LATERAL`` (the page can be empty, the total is still there);
-- the same indexes as the service (they come from the same migrations), one prepared statement per query text
+  (``ARRAY(SELECT ROW(...))``), and a page's ``total`` comes from the schema's trigger-kept counters joined to
+  the page with ``LEFT JOIN LATERAL`` (the page can be empty, the total is still there);
+- the same tables, indexes and counters as the service (they come from the same migrations), one prepared
+  statement per query text
   (asyncpg caches them per connection);
 - an asyncpg pool of the service's size (``DB_POOL_MIN``/``DB_POOL_MAX``, defaults 1/10) that, like the
   service's, does not send a reset query when a connection goes back to the pool;
@@ -60,16 +61,18 @@ FROM users u LEFT JOIN profiles pr ON pr.user_id = u.id
 WHERE u.id = $1
 """
 
+# Unfiltered totals come from the counters the schema keeps (migration 3's row_counts), as in the service: the
+# baseline has the same database, so it gets the same schema; what differs is only the code path.
 _USER_PAGE = """
 SELECT t.total, u.id, u.name, u.email, u.role, u.created_at, u.updated_at
-FROM (SELECT count(*) AS total FROM users {where}) t
+FROM (SELECT coalesce((SELECT n FROM row_counts WHERE name = {counter}), 0) AS total) t
 LEFT JOIN LATERAL (
     SELECT id, name, email, role, created_at, updated_at FROM users {where}
     ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
 ) u ON true
 """
-USER_PAGE = _USER_PAGE.format(where="")
-USER_PAGE_BY_ROLE = _USER_PAGE.format(where="WHERE role = $3")
+USER_PAGE = _USER_PAGE.format(where="", counter="'users'")
+USER_PAGE_BY_ROLE = _USER_PAGE.format(where="WHERE role = $3", counter="'users:' || $3")
 
 # A post's tag names sorted by code point (as the service sorts them in Python), whatever the database collation.
 _TAGS = """ARRAY(SELECT tg.name FROM post_tags pt JOIN tags tg ON tg.id = pt.tag_id
@@ -77,7 +80,7 @@ _TAGS = """ARRAY(SELECT tg.name FROM post_tags pt JOIN tags tg ON tg.id = pt.tag
 
 POST_PAGE = f"""
 SELECT t.total, p.*
-FROM (SELECT count(*) AS total FROM posts) t
+FROM (SELECT coalesce((SELECT n FROM row_counts WHERE name = 'posts'), 0) AS total) t
 LEFT JOIN LATERAL (
     SELECT p.id, p.title, p.body, p.author_id, p.created_at, p.updated_at, a.name AS author_name, {_TAGS}
     FROM posts p JOIN users a ON a.id = p.author_id

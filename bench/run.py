@@ -34,7 +34,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench import baseline, parity, report, seed, servers
+from bench import baseline, explain, parity, report, seed, servers
 from bench.load import Endpoint, Generator, choose_generator, endpoints, run_load
 from bench.servers import BenchError, Server
 
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the raw JSON goes")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database (external server)")
+    parser.add_argument(
+        "--explain", action="store_true", help="print PostgreSQL's plans of the service's hot statements on the data"
+    )
     return parser
 
 
@@ -251,6 +254,9 @@ async def benchmark(args: argparse.Namespace, server_url: str, server_label: str
             f"seeded {dataset.users:,} users, {dataset.posts:,} posts, {dataset.post_tags:,} tag links, "
             f"{dataset.profiles:,} profiles, {dataset.admins:,} admins in {dataset.seconds:.1f} s"
         )
+        plans = await explain.explain(url, dataset.users, dataset.posts) if args.explain else {}
+        for endpoint_name, plan in plans.items():
+            log(f"EXPLAIN {endpoint_name}:\n{plan}")
         chosen = [
             endpoint
             for endpoint in endpoints(dataset.users, dataset.posts)
@@ -348,6 +354,7 @@ async def benchmark(args: argparse.Namespace, server_url: str, server_label: str
         "dataset": dataset.as_dict(),
         "parity": {"checks": checks, "differences": problems},
         "statements": statements,
+        "plans": plans,
         "runs": runs,
         "summary": summary,
         "failures": failures,

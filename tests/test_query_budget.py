@@ -118,3 +118,8 @@ async def test_nested_lists_fetch_only_the_columns_they_show(
         assert "password_hash" not in statement
         assert "token_version" not in statement
         assert "*" not in statement.replace("count(*)", "").replace("c.*, page.*", "")
+
+
+async def test_a_plain_signup_is_an_insert_and_a_read(client: httpx.AsyncClient) -> None:
+    body = {"name": "Ada", "email": "ada@example.com", "password": "analytical engine"}
+    assert await statements(client, "POST", "/users", json=body) == 2

@@ -102,8 +102,11 @@ async def create_user(data: UserCreate, role: Role) -> int:
 
 @retry_on_conflict
 async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
+    fields = {"name": data.name, "email": data.email, "password_hash": password_hash, "role": role}
+    if data.profile is None and not data.posts:
+        return int((await models.User.create(**fields)).id)  # one statement: no transaction to open
     async with in_transaction():
-        user = await models.User.create(name=data.name, email=data.email, password_hash=password_hash, role=role)
+        user = await models.User.create(**fields)
         if data.profile is not None:
             await Profile.create(user_id=user.id, **data.profile.model_dump())
         await create_posts(user.id, [(post.title, post.body, post.tags) for post in data.posts])
