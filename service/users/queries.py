@@ -102,7 +102,7 @@ async def create_user(data: UserCreate, role: Role) -> int:
 
 @retry_on_conflict
 async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
-    fields = {"name": data.name, "email": data.email, "password_hash": password_hash, "role": role}
+    fields: dict[str, Any] = {"name": data.name, "email": data.email, "password_hash": password_hash, "role": role}
     if data.profile is None and not data.posts:
         return int((await models.User.create(**fields)).id)  # one statement: no transaction to open
     async with in_transaction():
