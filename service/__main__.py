@@ -29,19 +29,9 @@ async def prepare_database(settings: Settings) -> str:
             if applied:
                 print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
             return url
-        state = await db.migration_state(url)
-    except (db.DatabaseUnreachableError, db.DatabaseAheadError) as exc:
+        db.ensure_current(await db.migration_state(url), url)
+    except (db.DatabaseUnreachableError, db.DatabaseAheadError, db.DatabaseBehindError) as exc:
         raise CommandError(str(exc)) from None
-    if state.unknown:
-        raise CommandError(
-            f"the database at {db.describe_url(url)} has migrations this code does not know: "
-            f"{', '.join(state.unknown)}; deploy the matching code or downgrade the database first"
-        )
-    if state.pending:
-        raise CommandError(
-            f"the database at {db.describe_url(url)} lacks migrations {', '.join(state.pending)}: run "
-            "'aerich -c aerich.ini upgrade' or set MIGRATE_ON_START=1"
-        )
     return url
 
 

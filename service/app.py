@@ -12,22 +12,18 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
-from litestar.params import BodyKwarg
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.auth.controllers import AuthController, MeController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
 from service.db import database, resolve_database_url
-from service.errors import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
+from service.errors import EXCEPTION_HANDLERS
 from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
-from service.params import provide_page
 from service.posts.controllers import PostController
 from service.settings import Settings
 from service.tags.controllers import TagController
@@ -36,39 +32,6 @@ from service.users.controllers import UserController
 MAX_BODY_BYTES = 1024 * 1024
 DOCS_ASSETS = "/docs/assets"
 _SWAGGER_STATIC = Path(swagger_ui.__file__).parent / "static"
-
-
-def _expected_media_type(handler: HTTPRouteHandler) -> str | None:
-    """The body encoding a handler takes: JSON unless its ``data`` says otherwise; None without a body."""
-    data = handler.parsed_fn_signature.parameters.get("data")
-    if data is None:
-        return None
-    kwarg = data.kwarg_definition
-    if isinstance(kwarg, BodyKwarg):
-        return RequestEncodingType(kwarg.media_type).value
-    return RequestEncodingType.JSON.value
-
-
-def _has_no_body(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers
-
-
-async def require_declared_media_type(request: Request[Any, Any, Any]) -> None:
-    """415 when a request's body is not in the encoding its endpoint takes (JSON, or the token endpoint's form)."""
-    handler = request.route_handler
-    if not isinstance(handler, HTTPRouteHandler):
-        return
-    expected = _expected_media_type(handler)
-    if expected is None:
-        return
-    received = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not received and _has_no_body(request):
-        return  # nothing to decode: validation reports the missing fields
-    if received == expected or (expected == RequestEncodingType.JSON and received.endswith("+json")):
-        return
-    raise UnsupportedMediaTypeError(
-        f"Unsupported Content-Type {received or '(none)'!r}: this endpoint takes {expected}"
-    )
 
 
 SWAGGER_UI = SwaggerRenderPlugin(
@@ -152,9 +115,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),
             "optional_user": Provide(provide_optional_user),
-            "page": Provide(provide_page, sync_to_thread=False),
         },
-        before_request=require_declared_media_type,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

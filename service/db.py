@@ -213,6 +213,29 @@ class DatabaseAheadError(RuntimeError):
     """The database has migrations this code does not know: running it could corrupt data."""
 
 
+class DatabaseBehindError(RuntimeError):
+    """The database lacks migrations this code needs."""
+
+
+def ensure_known(state: MigrationState, url: str) -> None:
+    """DatabaseAheadError when the database has applied a migration this code does not have."""
+    if state.unknown:
+        raise DatabaseAheadError(
+            f"the database at {describe_url(url)} has migrations this code does not know: "
+            f"{', '.join(state.unknown)}; deploy the matching code or downgrade the database first"
+        )
+
+
+def ensure_current(state: MigrationState, url: str) -> None:
+    """DatabaseAheadError or DatabaseBehindError unless the database is exactly at this code's migrations."""
+    ensure_known(state, url)
+    if state.pending:
+        raise DatabaseBehindError(
+            f"the database at {describe_url(url)} lacks migrations {', '.join(state.pending)}: run "
+            "'aerich -c aerich.ini upgrade' or set MIGRATE_ON_START=1"
+        )
+
+
 async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending aerich migrations under the migration advisory lock; return the applied file names.
 
@@ -232,11 +255,6 @@ async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR)
             rows: list[dict[str, Any]] = await client.execute_query_dict(query, list(args))
             return rows
 
-        state = MigrationState(known=migration_files(location), applied=await _applied_versions(fetch))
-        if state.unknown:
-            raise DatabaseAheadError(
-                f"the database at {describe_url(url)} has migrations this code does not know: "
-                f"{', '.join(state.unknown)}; deploy the matching code or downgrade the database first"
-            )
+        ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions(fetch)), url)
         applied: list[str] = await command.upgrade(run_in_transaction=True)
     return applied

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from litestar.pagination import OffsetPagination
@@ -41,19 +40,6 @@ Offset = Annotated[
 SORT_HELP = "Sort key; a leading - sorts descending (ties are broken by id)."
 
 
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """Which slice of a list the client asked for."""
-
-    limit: int = 20
-    offset: int = 0
-
-
-def page_of(items: list[T], total: int, page: PageRequest) -> OffsetPagination[T]:
+def page_of(items: list[T], total: int, limit: int, offset: int) -> OffsetPagination[T]:
     """The contract's page: ``{"items", "limit", "offset", "total"}``."""
-    return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
-
-
-def provide_page(limit: Limit = 20, offset: Offset = 0) -> PageRequest:
-    """The ``limit`` and ``offset`` query parameters of a list endpoint."""
-    return PageRequest(limit=limit, offset=offset)
+    return OffsetPagination(items=items, limit=limit, offset=offset, total=total)

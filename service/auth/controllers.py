@@ -13,6 +13,7 @@ from service.auth import queries
 from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
 from service.auth.schemas import LoginForm, Token
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, RateLimitedError
+from service.media import require_declared_media_type
 from service.security import issue_token, verify_password
 from service.users import schemas as user_schemas
 
@@ -25,6 +26,7 @@ class AuthController(Controller):
 
     @post(
         "/token",
+        before_request=require_declared_media_type,
         status_code=HTTP_200_OK,
         summary="Sign in",
         raises=[*JSON_WRITES, NotAuthorizedException, RateLimitedError],

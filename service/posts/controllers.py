@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
 from service.auth.dependencies import BEARER, CurrentUser, ensure_owner_or_admin
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
-from service.params import PageRequest, Search, TagFilter, id_parameter, page_of
+from service.media import require_declared_media_type
+from service.params import Limit, Offset, Search, TagFilter, id_parameter, page_of
 from service.posts import queries
 from service.posts.schemas import Post, PostCreate, PostOrder, PostUpdate
 from service.schemas import INT64_MAX, INT64_MIN
@@ -26,7 +26,13 @@ class PostController(Controller):
     path = "/posts"
     tags = ["posts"]
 
-    @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED])
+    @post(
+        "/",
+        before_request=require_declared_media_type,
+        summary="Write a post",
+        security=BEARER,
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED],
+    )
     async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
         post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
@@ -35,7 +41,8 @@ class PostController(Controller):
     @get("/", summary="List posts", raises=READS)
     async def list_posts(
         self,
-        page: NamedDependency[PageRequest],
+        limit: Limit = 20,
+        offset: Offset = 0,
         author_id: Annotated[
             int | None, QueryParameter(ge=INT64_MIN, le=INT64_MAX, description="Only posts by this user")
         ] = None,
@@ -44,8 +51,8 @@ class PostController(Controller):
         order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
         """A page of posts with their authors and tags, newest first unless ``order`` says otherwise."""
-        posts, total = await queries.list_posts(page, author_id=author_id, tag=tag, q=q, order=order)
-        return page_of(posts, total, page)
+        posts, total = await queries.list_posts(limit, offset, author_id=author_id, tag=tag, q=q, order=order)
+        return page_of(posts, total, limit, offset)
 
     @get("/{post_id:int}", summary="Get a post", raises=[*READS, NotFoundException])
     async def get_post(self, post_id: PostId) -> Post:
@@ -54,6 +61,7 @@ class PostController(Controller):
 
     @patch(
         "/{post_id:int}",
+        before_request=require_declared_media_type,
         summary="Update a post",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],

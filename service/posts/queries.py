@@ -13,7 +13,6 @@ from tortoise.transactions import in_transaction
 from service import sql
 from service.db import retry_on_conflict
 from service.models import Post
-from service.params import PageRequest
 from service.posts import schemas
 from service.tags.queries import ensure_tags, link_tags, replace_tags
 
@@ -84,7 +83,8 @@ def _page_sql(by_author: bool, by_tag: bool, by_title: bool, order: str, author_
 
 
 async def list_posts(
-    page: PageRequest,
+    limit: int,
+    offset: int,
     *,
     author_id: int | None = None,
     tag: str | None = None,
@@ -98,7 +98,7 @@ async def list_posts(
     """
     tag = tag.strip().lower() if tag is not None else None
     q = q.strip() if q else None
-    args: list[Any] = [page.limit, page.offset]
+    args: list[Any] = [limit, offset]
     args += [value for value in (author_id, tag, sql.like_pattern(q) if q else None) if value is not None]
     statement = _page_sql(author_id is not None, tag is not None, bool(q), order, author_must_exist)
     rows = await sql.fetch(statement, *args)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
 from litestar.pagination import OffsetPagination
 
 from service.errors import READS
-from service.params import PageRequest, page_of
+from service.params import Limit, Offset, page_of
 from service.tags import queries
 from service.tags.schemas import Tag
 
@@ -19,7 +18,7 @@ class TagController(Controller):
     tags = ["tags"]
 
     @get("/", summary="List tags", raises=READS)
-    async def list_tags(self, page: NamedDependency[PageRequest]) -> OffsetPagination[Tag]:
+    async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[Tag]:
         """A page of tags ordered by name, each with ``post_count``."""
-        rows, total = await queries.list_tags(page)
-        return page_of([Tag.model_validate(row) for row in rows], total, page)
+        rows, total = await queries.list_tags(limit, offset)
+        return page_of([Tag.model_validate(row) for row in rows], total, limit, offset)

@@ -10,7 +10,6 @@ from tortoise.fields.relational import ManyToManyFieldInstance
 from tortoise.functions import Count
 
 from service.models import Post, Tag
-from service.params import PageRequest
 
 _LINKS = cast(ManyToManyFieldInstance[Tag], Post._meta.fields_map["tags"])  # through table and its key columns
 _THROUGH = Table(_LINKS.through)
@@ -50,29 +49,16 @@ async def replace_tags(post_id: int, names: Sequence[str]) -> None:
     await link_tags([(post_id, tag_ids[name]) for name in names])
 
 
-async def tag_names_by_post(post_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Each post's tag names, sorted; one statement for any number of posts."""
-    names: dict[int, list[str]] = {post_id: [] for post_id in post_ids}
-    if not post_ids:
-        return names
-    rows = await Post.filter(id__in=list(post_ids), tags__name__not_isnull=True).values("id", "tags__name")
-    for row in rows:
-        names[row["id"]].append(row["tags__name"])
-    for tags in names.values():
-        tags.sort()
-    return names
-
-
-async def list_tags(page: PageRequest) -> tuple[list[dict[str, Any]], int]:
+async def list_tags(limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """A page of tags ordered by name, each with its number of posts, and the number of tags."""
     total = await Tag.all().count()
-    if page.offset >= total:
+    if offset >= total:
         return [], total
     rows = (
         await Tag.annotate(post_count=Count("posts"))
         .order_by("name", "id")
-        .offset(page.offset)
-        .limit(page.limit)
+        .offset(offset)
+        .limit(limit)
         .values("id", "name", "post_count")
     )
     return list(rows), total

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
@@ -20,7 +19,8 @@ from service.auth.dependencies import (
     is_admin,
 )
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
-from service.params import PageRequest, Search, id_parameter, page_of
+from service.media import require_declared_media_type
+from service.params import Limit, Offset, Search, id_parameter, page_of
 from service.posts import queries as post_queries
 from service.posts.schemas import Post, PostOrder
 from service.users import queries
@@ -37,6 +37,7 @@ class UserController(Controller):
 
     @post(
         "/",
+        before_request=require_declared_media_type,
         summary="Sign up",
         security=BEARER_OPTIONAL,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, PermissionDeniedException, ConflictError],
@@ -52,14 +53,15 @@ class UserController(Controller):
     @get("/", summary="List users", raises=READS)
     async def list_users(
         self,
-        page: NamedDependency[PageRequest],
+        limit: Limit = 20,
+        offset: Offset = 0,
         role: Annotated[models.Role | None, QueryParameter(description="Only users with this role")] = None,
         q: Search = None,
         order: UserOrder = "-created_at",
     ) -> OffsetPagination[User]:
         """A page of users, newest first unless ``order`` says otherwise; ``q`` searches name and email."""
-        users, total = await queries.list_users(page, role=role, q=q, order=order)
-        return page_of(users, total, page)
+        users, total = await queries.list_users(limit, offset, role=role, q=q, order=order)
+        return page_of(users, total, limit, offset)
 
     @get("/{user_id:int}", summary="Get a user", raises=[*READS, NotFoundException])
     async def get_user(self, user_id: UserId) -> UserDetail:
@@ -68,6 +70,7 @@ class UserController(Controller):
 
     @patch(
         "/{user_id:int}",
+        before_request=require_declared_media_type,
         summary="Update a user",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, ConflictError],
@@ -95,6 +98,7 @@ class UserController(Controller):
 
     @put(
         "/{user_id:int}/profile",
+        before_request=require_declared_media_type,
         summary="Set a user's profile",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
@@ -108,12 +112,15 @@ class UserController(Controller):
     async def list_user_posts(
         self,
         user_id: UserId,
-        page: NamedDependency[PageRequest],
+        limit: Limit = 20,
+        offset: Offset = 0,
         order: PostOrder = "-created_at",
     ) -> OffsetPagination[Post]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
-        posts, total = await post_queries.list_posts(page, author_id=user_id, order=order, author_must_exist=True)
-        return page_of(posts, total, page)
+        posts, total = await post_queries.list_posts(
+            limit, offset, author_id=user_id, order=order, author_must_exist=True
+        )
+        return page_of(posts, total, limit, offset)
 
     @staticmethod
     async def _ensure_may_act(actor: models.User, user_id: int, action: str) -> None:

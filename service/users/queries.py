@@ -14,7 +14,6 @@ from tortoise.transactions import in_transaction
 from service import models, sql
 from service.db import retry_on_conflict
 from service.models import Profile, Role
-from service.params import PageRequest
 from service.posts.queries import create_posts
 from service.security import hash_password
 from service.users.schemas import ProfileIn, User, UserCreate, UserDetail
@@ -81,11 +80,11 @@ def _page_sql(by_role: bool, by_text: bool, order: str) -> str:
 
 
 async def list_users(
-    page: PageRequest, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
+    limit: int, offset: int, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
 ) -> tuple[list[User], int]:
     """A page of users matching the filters, and how many match in all: one statement."""
     q = q.strip() if q else None
-    args: list[Any] = [page.limit, page.offset]
+    args: list[Any] = [limit, offset]
     args += [value for value in (role.value if role else None, sql.like_pattern(q) if q else None) if value]
     rows = await sql.fetch(_page_sql(role is not None, bool(q), order), *args)
     return sql.shaped(User, [_user(row) for row in rows if row["id"] is not None]), rows[0]["total"]
