@@ -5,7 +5,8 @@ and the same status codes, the way a competent engineer would write them without
 
 - one statement (one round trip) per request: related rows come back in the same statement as arrays
   (``ARRAY(SELECT ROW(...))``), and a page's ``total`` comes from the schema's trigger-kept counters joined to
-  the page with ``LEFT JOIN LATERAL`` (the page can be empty, the total is still there);
+  the page with ``LEFT JOIN LATERAL`` (the page can be empty, the total is still there; an offset past the
+  total skips the page query);
 - the same tables, indexes and counters as the service (they come from the same migrations), one prepared
   statement per query text
   (asyncpg caches them per connection);
@@ -66,10 +67,10 @@ WHERE u.id = $1
 _USER_PAGE = """
 SELECT t.total, u.id, u.name, u.email, u.role, u.created_at, u.updated_at
 FROM (SELECT coalesce((SELECT n FROM row_counts WHERE name = {counter}), 0) AS total) t
-LEFT JOIN LATERAL (
+LEFT JOIN LATERAL (SELECT * FROM (
     SELECT id, name, email, role, created_at, updated_at FROM users {where}
     ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
-) u ON true
+) page WHERE $2 < t.total) u ON true
 """
 USER_PAGE = _USER_PAGE.format(where="", counter="'users'")
 USER_PAGE_BY_ROLE = _USER_PAGE.format(where="WHERE role = $3", counter="'users:' || $3")
@@ -81,11 +82,11 @@ _TAGS = """ARRAY(SELECT tg.name FROM post_tags pt JOIN tags tg ON tg.id = pt.tag
 POST_PAGE = f"""
 SELECT t.total, p.*
 FROM (SELECT coalesce((SELECT n FROM row_counts WHERE name = 'posts'), 0) AS total) t
-LEFT JOIN LATERAL (
+LEFT JOIN LATERAL (SELECT * FROM (
     SELECT p.id, p.title, p.body, p.author_id, p.created_at, p.updated_at, a.name AS author_name, {_TAGS}
     FROM posts p JOIN users a ON a.id = p.author_id
     ORDER BY p.created_at DESC, p.id DESC LIMIT $1 OFFSET $2
-) p ON true
+) page WHERE $2 < t.total) p ON true
 """
 
 POST_DETAIL = f"""

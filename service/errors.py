@@ -169,8 +169,9 @@ def handle_operational_error(request: Request[Any, Any, Any], exc: OperationalEr
 def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
     """PostgreSQL is down, overloaded or too slow: a 503 the client may retry."""
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    unavailable = DatabaseUnavailableError
-    return error_response(unavailable.status_code, unavailable.detail, headers={"Retry-After": "1"})
+    timed_out = any(isinstance(error, TimeoutError | asyncpg.QueryCanceledError) for error in _chain(exc))
+    detail = "The database did not answer in time; try again shortly" if timed_out else DatabaseUnavailableError.detail
+    return error_response(DatabaseUnavailableError.status_code, detail, headers={"Retry-After": "1"})
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -43,9 +43,14 @@ def order_by(alias: str, key: str, columns: Sequence[str]) -> str:
 def paged(count_sql: str, page_sql: str) -> str:
     """One statement for a page and its total: the count joined to the page, so an empty page still has it.
 
-    ``page_sql`` must use ``$1`` for LIMIT and ``$2`` for OFFSET; rows of an empty page have NULL columns.
+    ``page_sql`` must use ``$1`` for LIMIT and ``$2`` for OFFSET; rows of an empty page have NULL columns. An
+    offset at or past the total skips the page query altogether (a one-time filter), instead of walking the
+    index to the offset only to find nothing there.
     """
-    return f"SELECT c.*, page.* FROM ({count_sql}) c LEFT JOIN LATERAL ({page_sql} LIMIT $1 OFFSET $2) page ON true"
+    return (
+        f"SELECT c.*, page.* FROM ({count_sql}) c LEFT JOIN LATERAL"
+        f" (SELECT * FROM ({page_sql} LIMIT $1 OFFSET $2) p WHERE $2 < c.total) page ON true"
+    )
 
 
 def counted(table: str, *, by_role: bool = False) -> str:

@@ -67,7 +67,7 @@ async def app(app_settings: Settings, database_url: str) -> AsyncIterator[Any]:
 
     The pool is opened with the lifespan's own ``db.database`` rather than ``app.lifespan()``: Litestar's lifespan
     holds an anyio cancel scope that must close in the task that opened it, and pytest-asyncio finalises session
-    fixtures in another task. tests/test_lifespan.py runs the real lifespan start to finish.
+    fixtures in another task. tests/test_serve.py runs the real lifespan, under uvicorn, start to finish.
     """
     application = create_app(app_settings)
     async with db.database(app_settings, database_url):
