@@ -10,7 +10,6 @@ from typing import Any
 import swagger_ui
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.app import AppConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -119,7 +118,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings}),
         debug=False,
     )
     return ServiceApp.from_config(config)
