@@ -14,7 +14,7 @@ from service import sql
 from service.db import retry_on_conflict
 from service.models import Post
 from service.posts import schemas
-from service.tags.queries import ensure_tags, link_tags, replace_tags
+from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 
 _TAG_NAMES = (
     "ARRAY(SELECT t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id"
@@ -75,10 +75,12 @@ def _page_sql(by_author: bool, by_tag: bool, by_title: bool, order: str, author_
     if by_title:
         conditions.append(f"p.title ILIKE ${3 + by_author + by_tag} ESCAPE '\\'")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    # Unfiltered, the total is kept by triggers (migration 3): counting every post would grow with the table.
-    count = f"SELECT count(*) AS total FROM posts p{where}" if where else sql.counted("posts")
     if author_must_exist:
         count = f"SELECT count(*) AS total, {_AUTHOR_EXISTS} FROM posts p{where}"
+    elif where:
+        count = f"SELECT count(*) AS total FROM posts p{where}"
+    else:  # the total is kept by triggers (migration 3): counting every post would grow with the table
+        count = sql.counted("posts")
     return sql.paged(count, f"{_POST_SELECT}{where} ORDER BY {sql.order_by('p', order, _SORTABLE)}")
 
 
@@ -129,8 +131,7 @@ async def create_post(author_id: int, title: str, body: str | None, tags: Sequen
     """Insert one post and its tags in one transaction; return its id."""
     async with in_transaction():
         post = await Post.create(author_id=author_id, title=title, body=body)
-        tag_ids = await ensure_tags(tags)
-        await link_tags([(post.id, tag_ids[name]) for name in tags])
+        await add_tags(post.id, tags)
     return int(post.id)
 
 

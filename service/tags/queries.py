@@ -40,13 +40,18 @@ async def link_tags(links: Sequence[tuple[int, int]]) -> None:
     await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
 
 
+async def add_tags(post_id: int, names: Sequence[str]) -> None:
+    """Tag a post with ``names``, creating the tags that do not exist yet."""
+    tag_ids = await ensure_tags(names)
+    await link_tags([(post_id, tag_ids[name]) for name in names])
+
+
 async def replace_tags(post_id: int, names: Sequence[str]) -> None:
     """Make ``names`` the post's whole set of tags."""
     db = Post._meta.db
     unlink = db.query_class.from_(_THROUGH).where(_THROUGH[_LINKS.backward_key] == post_id).delete()
     await db.execute_query(*unlink.get_parameterized_sql())
-    tag_ids = await ensure_tags(names)
-    await link_tags([(post_id, tag_ids[name]) for name in names])
+    await add_tags(post_id, names)
 
 
 async def list_tags(limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:

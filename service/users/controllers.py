@@ -124,7 +124,10 @@ class UserController(Controller):
 
     @staticmethod
     async def _ensure_may_act(actor: models.User, user_id: int, action: str) -> None:
-        """404 for an unknown user (to admins and members alike), 403 for someone else's account."""
-        if actor.id != user_id:
+        """403 for someone else's account, but 404 when there is no such user.
+
+        Users acting on themselves and admins need no lookup: the write itself finds a missing user (404).
+        """
+        if actor.id != user_id and not is_admin(actor):
             await queries.ensure_user_exists(user_id)
         ensure_owner_or_admin(actor, user_id, action)
