@@ -102,7 +102,7 @@ async def test_a_deadlock_victim_is_retried_then_reported_as_503(
         raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
 
     user = await make_user()
-    monkeypatch.setattr("service.posts.queries.ensure_tags", always_deadlocked)
+    monkeypatch.setattr("service.posts.queries.add_tags", always_deadlocked)
     response = await client.post("/posts", json={"title": "t", "tags": ["a"]}, headers=token_for(user))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
