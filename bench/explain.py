@@ -10,30 +10,45 @@ from typing import Any
 
 import asyncpg
 
+from service.db import database
+from service.models import Role
 from service.posts import queries as posts
+from service.settings import Settings
 from service.users import queries as users
 
 
 def hot_statements(user_count: int, post_count: int) -> dict[str, tuple[str, list[Any]]]:
-    """Endpoint -> (statement, parameters) for the reads the benchmark loads."""
+    """Statement label -> (SQL, parameters) for the reads the benchmark loads, as the compiled querysets send them."""
+    user_id, post_id = max(1, user_count // 2), max(1, post_count // 2)
+    page_keys = list(range(max(1, post_count - 19), post_count + 1))
     return {
-        "GET /users/{id}": (users._USER_DETAIL, [max(1, user_count // 2)]),
-        "GET /users?role=member": (users._page_sql(True, False, "-created_at"), [20, 0, "member"]),
-        "GET /posts?limit=20": (posts._page_sql(False, False, False, "-created_at", False), [20, 0]),
-        "GET /posts/{id}": (posts._POST_BY_ID, [max(1, post_count // 2)]),
+        "GET /users/{id}: user, profile, post count": users._user_detail.plan(user_id),
+        "GET /users/{id}: 20 recent posts": users._user_detail.prefetch_plan("posts", [user_id], user_id),
+        "GET /users?role=member: total": users._counter.plan("users:member"),
+        "GET /users?role=member: page": users._user_page.plan(20, 0, Role.MEMBER, None, "-created_at"),
+        "GET /posts?limit=20: total": posts._count_all.plan(),
+        "GET /posts?limit=20: page with authors": posts._post_page.plan(20, 0, None, None, None, "-created_at"),
+        "GET /posts?limit=20: tags of the page": posts._post_page.prefetch_plan(
+            "tags", page_keys, 20, 0, None, None, None, "-created_at"
+        ),
+        "GET /posts/{id}: post and author": posts._post_by_id.plan(post_id),
+        "GET /posts/{id}: tags": posts._post_by_id.prefetch_plan("tags", [post_id], post_id),
     }
 
 
 async def explain(url: str, user_count: int, post_count: int) -> dict[str, str]:
-    """Endpoint -> the text of EXPLAIN (ANALYZE, BUFFERS) for its statement (run twice: the second, warm, kept)."""
+    """Label -> the text of EXPLAIN (ANALYZE, BUFFERS) for each statement (run twice: the second, warm, kept)."""
+    settings = Settings.from_env({"APP_ENV": "test"}, serving=False)
+    async with database(settings, url):  # the compiled querysets take their SQL from Tortoise
+        statements = hot_statements(user_count, post_count)
     connection = await asyncpg.connect(url)
     try:
         plans = {}
-        for endpoint, (statement, params) in hot_statements(user_count, post_count).items():
+        for label, (statement, params) in statements.items():
             query = f"EXPLAIN (ANALYZE, BUFFERS) {statement}"
             await connection.fetch(query, *params)
             rows = await connection.fetch(query, *params)
-            plans[endpoint] = "\n".join(row[0] for row in rows)
+            plans[label] = "\n".join(row[0] for row in rows)
         return plans
     finally:
         await connection.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 from tortoise import Tortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
+from tortoise.fields.relational import ReverseRelation
 from tortoise.models import Model
 
 from service.db import APP_LABEL, MODEL_MODULES
@@ -22,14 +23,48 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
-def response_schema(model: type[Model], name: str, **options: Any) -> type[PydanticModel]:
-    """``pydantic_model_creator`` with a unique ``name``, minus the ``nullable`` key Litestar's OpenAPI rejects."""
-    schema = pydantic_model_creator(model, name=name, **options)
+S = TypeVar("S", bound=PydanticModel)
+
+
+class SchemaMismatchError(TypeError):
+    """A declared response shape that differs from what pydantic_model_creator generates for its model."""
+
+
+def response_schema(model: type[Model], name: str, declared: type[S]) -> type[PydanticModel]:
+    """``pydantic_model_creator(model)`` for the fields of ``declared``, checked against it field by field.
+
+    ``declared`` lists the fields and their types for type checkers (the generated class is built at run time,
+    so mypy cannot see it): each module uses it under ``TYPE_CHECKING`` and this class at run time. Any
+    difference in names or types raises SchemaMismatchError at import. The generated model gets the unique
+    ``name`` (one OpenAPI component each) and loses the ``nullable`` key Litestar's OpenAPI rejects.
+    """
+    wanted = {field: info.annotation for field, info in declared.model_fields.items()}
+    schema = pydantic_model_creator(model, name=name, include=tuple(wanted))
+    generated = {field: info.annotation for field, info in schema.model_fields.items()}
+    if generated != wanted:
+        raise SchemaMismatchError(f"{name}: {model.__name__} generates {generated}, declared {wanted}")
     for info in schema.model_fields.values():
         if isinstance(info.json_schema_extra, dict):
             info.json_schema_extra.pop("nullable", None)
     schema.model_rebuild(force=True)
     return schema
+
+
+def _related_list(value: Any) -> Any:
+    """A prefetched relation (reverse foreign key, many-to-many) as the list of its objects."""
+    return list(value) if isinstance(value, ReverseRelation) else value
+
+
+T = TypeVar("T")
+Related = Annotated[list[T], BeforeValidator(_related_list)]
+"""``list[T]`` that also takes a prefetched Tortoise relation (what ``prefetch_related`` fills in)."""
+
+
+def sorted_names(value: Any) -> Any:
+    """Before-validator: the ``name`` of each object of a prefetched relation, sorted by code point."""
+    if isinstance(value, ReverseRelation):
+        return sorted(item.name for item in value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from tortoise.queryset import QuerySetSingle
 
+from service.compiled import compiled
 from service.models import Role, User
 from service.schemas import INT64_MAX
 from service.security import InvalidTokenError, read_token
@@ -27,6 +29,11 @@ OptionalUser = NamedDependency[User | None]
 AppSettings = NamedDependency[Settings]
 
 
+@compiled("user_id")
+def _user_by_id(user_id: int) -> QuerySetSingle[User | None]:
+    return User.filter(id=user_id).first()
+
+
 def unauthorized(detail: str) -> NotAuthorizedException:
     """A 401 carrying the ``WWW-Authenticate: Bearer`` challenge."""
     return NotAuthorizedException(detail, headers=_CHALLENGE)
@@ -42,7 +49,7 @@ async def _user_from_header(header: str, settings: Settings) -> User:
         raise unauthorized("The token is invalid or has expired") from None
     if not 1 <= claims.user_id <= INT64_MAX:
         raise unauthorized("The token is invalid or has expired")
-    user = await User.get_or_none(id=claims.user_id)
+    user = await _user_by_id(claims.user_id)
     if user is None or user.token_version != claims.version:
         raise unauthorized("The token is no longer valid; sign in again")
     return user

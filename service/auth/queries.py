@@ -1,36 +1,21 @@
-"""Sign-in throttling in PostgreSQL: counters every replica shares and that survive restarts."""
+"""Sign-in: throttling counters in PostgreSQL (shared by every replica, kept across restarts), the account lookup."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
-from tortoise import connections
+from tortoise.expressions import F, Subquery
+from tortoise.queryset import QuerySetSingle
+from tortoise.timezone import now
+from tortoise.transactions import in_transaction
 
-from service.models import User
+from service.compiled import compiled
+from service.db import retry_on_conflict
+from service.models import LoginThrottle, User
 
-# One statement per failed sign-in: bump (or restart) the window of each key atomically, and clear a few expired
-# counters of other keys on the way so the table stays small. Raw SQL because the ORM has no conditional upsert.
-_RECORD_FAILURE = """
-WITH expired AS (
-    DELETE FROM login_throttles
-    WHERE key IN (
-        SELECT key FROM login_throttles
-        WHERE window_started_at < now() - make_interval(secs => $2) AND key <> ALL($1::varchar[])
-        LIMIT 100
-    )
-)
-INSERT INTO login_throttles AS t (key, failures, window_started_at)
-SELECT k, 1, now() FROM unnest($1::varchar[]) AS k
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN t.window_started_at < now() - make_interval(secs => $2) THEN 1 ELSE t.failures + 1 END,
-    window_started_at = CASE
-        WHEN t.window_started_at < now() - make_interval(secs => $2) THEN now() ELSE t.window_started_at END
-"""
-_SECONDS_BLOCKED = """
-SELECT coalesce(max(extract(epoch FROM window_started_at + make_interval(secs => $2) - now())), 0) AS seconds
-FROM login_throttles
-WHERE key = ANY($1::varchar[]) AND failures >= $3 AND window_started_at >= now() - make_interval(secs => $2)
-"""
+EXPIRED_BATCH = 100
+"""Expired counters of other keys deleted by each failed sign-in, so the table stays small."""
 
 
 def throttle_keys(email: str, client_address: str | None) -> list[str]:
@@ -41,22 +26,54 @@ def throttle_keys(email: str, client_address: str | None) -> list[str]:
     return keys
 
 
+def _window_start(window_seconds: int, at: datetime) -> datetime:
+    return at - timedelta(seconds=window_seconds)
+
+
 async def seconds_blocked(keys: list[str], max_failures: int, window_seconds: int) -> int:
     """Seconds until the caller may try again (0 when no key has reached ``max_failures`` in its window)."""
-    rows = await connections.get("default").execute_query_dict(_SECONDS_BLOCKED, [keys, window_seconds, max_failures])
-    return math.ceil(float(rows[0]["seconds"]))
+    at = now()
+    blocking = await LoginThrottle.filter(
+        key__in=keys, failures__gte=max_failures, window_started_at__gte=_window_start(window_seconds, at)
+    ).values("window_started_at")
+    if not blocking:
+        return 0
+    latest: datetime = max(row["window_started_at"] for row in blocking)
+    remaining = latest + timedelta(seconds=window_seconds) - at
+    return max(1, math.ceil(remaining.total_seconds()))
 
 
+@retry_on_conflict
 async def record_failure(keys: list[str], window_seconds: int) -> None:
-    """Count a failed sign-in against every key."""
-    await connections.get("default").execute_query(_RECORD_FAILURE, [keys, window_seconds])
+    """Count a failed sign-in against every key: a window that has run out starts again at one failure.
+
+    The increment is one ``UPDATE ... SET failures = failures + 1`` per transaction, so concurrent failures are
+    all counted. Then a few expired counters of other keys are deleted.
+    """
+    at = now()
+    window_start = _window_start(window_seconds, at)
+    async with in_transaction():
+        await LoginThrottle.filter(key__in=keys, window_started_at__lt=window_start).update(
+            failures=0, window_started_at=at
+        )
+        await LoginThrottle.bulk_create(
+            [LoginThrottle(key=key, failures=0, window_started_at=at) for key in keys], ignore_conflicts=True
+        )
+        await LoginThrottle.filter(key__in=keys).update(failures=F("failures") + 1)
+    expired = LoginThrottle.filter(window_started_at__lt=window_start).exclude(key__in=keys).limit(EXPIRED_BATCH)
+    await LoginThrottle.filter(key__in=Subquery(expired.values("key"))).delete()
 
 
 async def forget_failures(email: str) -> None:
     """A successful sign-in clears the account's counter (not the address's: one good account must not reset it)."""
-    await connections.get("default").execute_query("DELETE FROM login_throttles WHERE key = $1", [f"email:{email}"])
+    await LoginThrottle.filter(key=f"email:{email}").delete()
+
+
+@compiled("email")
+def _user_by_email(email: str) -> QuerySetSingle[User | None]:
+    return User.filter(email=email).first()
 
 
 async def fetch_user_by_email(email: str) -> User | None:
     """The account with this (lower-case) email, if any."""
-    return await User.get_or_none(email=email)
+    return await _user_by_email(email)

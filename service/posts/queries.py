@@ -1,59 +1,89 @@
-"""Posts: reads in one statement each (service/sql.py), writes through the models in one transaction."""
+"""Posts: reads as compiled Tortoise querysets (the author joined, tags prefetched), writes in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar.exceptions import NotFoundException
+from tortoise.query_utils import Prefetch
+from tortoise.queryset import CountQuery, ExistsQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service import sql
+from service.compiled import compiled
 from service.db import retry_on_conflict
-from service.models import Post
+from service.models import Post, RowCount, Tag, User
 from service.posts import schemas
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 
-_TAG_NAMES = (
-    "ARRAY(SELECT t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id"
-    ' WHERE pt.post_id = p.id ORDER BY t.name COLLATE "C")'
-)
-_POST_SELECT = (
-    "SELECT p.id, p.title, p.body, p.created_at, p.updated_at, p.author_id, a.name AS author_name,"
-    f" {_TAG_NAMES} AS tags FROM posts p JOIN users a ON a.id = p.author_id"
-)
-_POST_BY_ID = f"{_POST_SELECT} WHERE p.id = $1"
-_WITH_TAG = (
-    "EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id AND t.name = {})"
-)
-_AUTHOR_EXISTS = "EXISTS (SELECT 1 FROM users WHERE id = $3) AS author_exists"
-_SORTABLE = ("created_at", "title", "id")
+POST_COLUMNS = ("id", "title", "body", "author_id", "created_at", "updated_at", "author__id", "author__name")
+"""What a post response shows: the post's columns and its author's id and name (never the author's hash)."""
 
 
-def _post(row: Mapping[str, Any]) -> schemas.Post:
-    return sql.shaped_one(
-        schemas.Post,
-        {
-            "id": row["id"],
-            "title": row["title"],
-            "body": row["body"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "author_id": row["author_id"],
-            "author": {"id": row["author_id"], "name": row["author_name"]},
-            "tags": row["tags"],
-        },
+def sort_terms(order: str) -> tuple[str, ...]:
+    """``order_by`` terms for a sort key such as ``-created_at``: ties broken by id, in the same direction."""
+    column = order.removeprefix("-")
+    if column == "id":
+        return (order,)
+    return (order, "-id" if order.startswith("-") else "id")
+
+
+def _with_author_and_tags(posts: QuerySet[Post]) -> QuerySet[Post]:
+    """Posts with their authors (joined) and tag names (prefetched in one more statement)."""
+    return (
+        posts.select_related("author")
+        .only(*POST_COLUMNS)
+        .prefetch_related(Prefetch("tags", queryset=Tag.all().only("id", "name")))
     )
 
 
+@compiled("post_id")
+def _post_by_id(post_id: int) -> QuerySetSingle[Post | None]:
+    return _with_author_and_tags(Post.filter(id=post_id)).first()
+
+
+def _matching(author_id: int | None, tag: str | None, q: str | None) -> QuerySet[Post]:
+    posts = Post.all()
+    if author_id is not None:
+        posts = posts.filter(author_id=author_id)
+    if tag is not None:
+        posts = posts.filter(tags__name=tag)
+    if q is not None:
+        posts = posts.filter(title__icontains=q)
+    return posts
+
+
+@compiled("limit", "offset", "author_id", "tag", "q")
+def _post_page(
+    limit: int, offset: int, author_id: int | None, tag: str | None, q: str | None, order: str
+) -> QuerySet[Post]:
+    posts = _matching(author_id, tag, q).order_by(*sort_terms(order)).offset(offset).limit(limit)
+    return _with_author_and_tags(posts)
+
+
+@compiled("author_id", "tag", "q")
+def _count_matching(author_id: int | None, tag: str | None, q: str | None) -> CountQuery:
+    return _matching(author_id, tag, q).count()
+
+
+@compiled()
+def _count_all() -> QuerySetSingle[RowCount | None]:
+    # Kept exact by triggers (migration 3): counting every post would grow with the table.
+    return RowCount.filter(name="posts").only("name", "n").first()
+
+
+@compiled("user_id")
+def _user_exists(user_id: int) -> ExistsQuery:
+    return User.filter(id=user_id).exists()
+
+
 async def fetch_post(post_id: int) -> schemas.Post:
-    """One post with its author and tags (one statement); NotFoundException if there is none."""
-    rows = await sql.fetch(_POST_BY_ID, post_id)
-    if not rows:
+    """One post with its author and tags (two statements); NotFoundException if there is none."""
+    post = await _post_by_id(post_id)
+    if post is None:
         raise NotFoundException(f"Post {post_id} not found")
-    return _post(rows[0])
+    return schemas.Post.model_validate(post)
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -64,24 +94,12 @@ async def fetch_post_author(post_id: int) -> int:
     return int(rows[0]["author_id"])
 
 
-@cache
-def _page_sql(by_author: bool, by_tag: bool, by_title: bool, order: str, author_must_exist: bool) -> str:
-    """The statement for one combination of filters (there are few: each is built once)."""
-    conditions: list[str] = []
-    if by_author:
-        conditions.append("p.author_id = $3")
-    if by_tag:
-        conditions.append(_WITH_TAG.format(f"${3 + by_author}"))
-    if by_title:
-        conditions.append(f"p.title ILIKE ${3 + by_author + by_tag} ESCAPE '\\'")
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    if author_must_exist:
-        count = f"SELECT count(*) AS total, {_AUTHOR_EXISTS} FROM posts p{where}"
-    elif where:
-        count = f"SELECT count(*) AS total FROM posts p{where}"
-    else:  # the total is kept by triggers (migration 3): counting every post would grow with the table
-        count = sql.counted("posts")
-    return sql.paged(count, f"{_POST_SELECT}{where} ORDER BY {sql.order_by('p', order, _SORTABLE)}")
+async def count_posts(author_id: int | None = None, tag: str | None = None, q: str | None = None) -> int:
+    """How many posts match the filters; without filters, read off the trigger-kept counter."""
+    if author_id is None and tag is None and q is None:
+        counter = await _count_all()
+        return 0 if counter is None else counter.n
+    return await _count_matching(author_id, tag, q)
 
 
 async def list_posts(
@@ -94,19 +112,20 @@ async def list_posts(
     order: str = "-created_at",
     author_must_exist: bool = False,
 ) -> tuple[list[schemas.Post], int]:
-    """A page of posts (with authors and tags) matching the filters, and how many match in all: one statement.
+    """A page of posts (with authors and tags) matching the filters, and how many match in all.
 
-    With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
+    Three statements (count, page, tags); the page is skipped when the offset is past the total. With
+    ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
     """
     tag = tag.strip().lower() if tag is not None else None
-    q = q.strip() if q else None
-    args: list[Any] = [limit, offset]
-    args += [value for value in (author_id, tag, sql.like_pattern(q) if q else None) if value is not None]
-    statement = _page_sql(author_id is not None, tag is not None, bool(q), order, author_must_exist)
-    rows = await sql.fetch(statement, *args)
-    if author_must_exist and not rows[0]["author_exists"]:
+    q = (q.strip() or None) if q is not None else None
+    total = await count_posts(author_id, tag, q)
+    if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    return [_post(row) for row in rows if row["id"] is not None], rows[0]["total"]
+    if offset >= total:
+        return [], total
+    posts = await _post_page(limit, offset, author_id, tag, q, order)
+    return [schemas.Post.model_validate(post) for post in posts], total
 
 
 async def create_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

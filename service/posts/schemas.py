@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from litestar.params import QueryParameter
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
 from service.params import SORT_HELP
-from service.schemas import FreeText, SingleLine, not_null, response_schema
+from service.schemas import FreeText, SingleLine, not_null, response_schema, sorted_names
 from service.tags.schemas import TagNames
 
 PostTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
@@ -20,33 +21,57 @@ PostOrder = Annotated[
     Literal["created_at", "-created_at", "title", "-title", "id", "-id"], QueryParameter(description=SORT_HELP)
 ]
 
+
+class _AuthorColumns(PydanticModel):
+    """The author fields a post shows (``pydantic_model_creator`` generates the real class from the model)."""
+
+    id: int
+    name: str
+
+
+class _PostColumns(PydanticModel):
+    """The post fields every post response shows."""
+
+    id: int
+    title: str
+    body: str | None
+    author_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class _PostSummaryColumns(PydanticModel):
+    """The post fields of a user's recent posts: no body."""
+
+    id: int
+    title: str
+    author_id: int
+    created_at: datetime
+
+
 if TYPE_CHECKING:
-    _AuthorFields = PydanticModel
-    _PostFields = PydanticModel
-    _SummaryFields = PydanticModel
+    _Author = _AuthorColumns
+    _Post = _PostColumns
+    _PostSummary = _PostSummaryColumns
 else:
-    _AuthorFields = response_schema(models.User, "AuthorFields", include=("id", "name"))
-    _PostFields = response_schema(
-        models.Post, "PostFields", include=("id", "title", "body", "author_id", "created_at", "updated_at")
-    )
-    _SummaryFields = response_schema(
-        models.Post, "PostSummaryFields", include=("id", "title", "author_id", "created_at")
-    )
+    _Author = response_schema(models.User, "AuthorFields", _AuthorColumns)
+    _Post = response_schema(models.Post, "PostFields", _PostColumns)
+    _PostSummary = response_schema(models.Post, "PostSummaryFields", _PostSummaryColumns)
 
 
-class Author(_AuthorFields):
+class Author(_Author):
     """Who wrote a post."""
 
 
-class PostSummary(_SummaryFields):
+class PostSummary(_PostSummary):
     """A post in a user's recent posts: no body."""
 
 
-class Post(_PostFields):
+class Post(_Post):
     """A post with its author's id and name and its tag names (sorted)."""
 
     author: Author
-    tags: list[str]
+    tags: Annotated[list[str], BeforeValidator(sorted_names)]
 
 
 class PostCreate(BaseModel):

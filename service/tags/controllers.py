@@ -20,5 +20,5 @@ class TagController(Controller):
     @get("/", summary="List tags", raises=READS)
     async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[Tag]:
         """A page of tags ordered by name, each with ``post_count``."""
-        rows, total = await queries.list_tags(limit, offset)
-        return page_of([Tag.model_validate(row) for row in rows], total, limit, offset)
+        tags, total = await queries.list_tags(limit, offset)
+        return page_of([Tag.model_validate(tag) for tag in tags], total, limit, offset)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import cast
 
 from pypika_tortoise.queries import Table
 from tortoise.fields.relational import ManyToManyFieldInstance
 from tortoise.functions import Count
+from tortoise.queryset import CountQuery, QuerySet
 
+from service.compiled import compiled
 from service.models import Post, Tag
 
 _LINKS = cast(ManyToManyFieldInstance[Tag], Post._meta.fields_map["tags"])  # through table and its key columns
@@ -54,16 +56,19 @@ async def replace_tags(post_id: int, names: Sequence[str]) -> None:
     await add_tags(post_id, names)
 
 
-async def list_tags(limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """A page of tags ordered by name, each with its number of posts, and the number of tags."""
-    total = await Tag.all().count()
+@compiled("limit", "offset")
+def _tag_page(limit: int, offset: int) -> QuerySet[Tag]:
+    return Tag.annotate(post_count=Count("posts")).order_by("name", "id").offset(offset).limit(limit).only("id", "name")
+
+
+@compiled()
+def _count_tags() -> CountQuery:
+    return Tag.all().count()
+
+
+async def list_tags(limit: int, offset: int) -> tuple[list[Tag], int]:
+    """A page of tags ordered by name, each with its number of posts (``post_count``), and the number of tags."""
+    total = await _count_tags()
     if offset >= total:
         return [], total
-    rows = (
-        await Tag.annotate(post_count=Count("posts"))
-        .order_by("name", "id")
-        .offset(offset)
-        .limit(limit)
-        .values("id", "name", "post_count")
-    )
-    return list(rows), total
+    return await _tag_page(limit, offset), total

@@ -44,13 +44,21 @@ TagNames = Annotated[
     AfterValidator(_distinct_tags),
 ]
 
+
+class _TagColumns(PydanticModel):
+    """The tag fields responses show (``pydantic_model_creator`` generates the real class from the model)."""
+
+    id: int
+    name: str
+
+
 if TYPE_CHECKING:
-    _TagFields = PydanticModel
+    _Tag = _TagColumns
 else:
-    _TagFields = response_schema(models.Tag, "TagFields", include=("id", "name"))
+    _Tag = response_schema(models.Tag, "TagFields", _TagColumns)
 
 
-class Tag(_TagFields):
+class Tag(_Tag):
     """A tag and how many posts carry it."""
 
     post_count: int

@@ -1,44 +1,69 @@
-"""Users: reads in one statement each (service/sql.py), writes through the models."""
+"""Users: reads as compiled Tortoise querysets (profile joined, recent posts prefetched), writes through the models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from tortoise.expressions import F
+from tortoise.expressions import F, Q, Subquery
+from tortoise.query_utils import Prefetch
+from tortoise.queryset import CountQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service import models, sql
+from service import models
+from service.compiled import compiled
 from service.db import retry_on_conflict
-from service.models import Profile, Role
-from service.posts.queries import create_posts
+from service.models import Post, Profile, Role, RowCount
+from service.posts.queries import create_posts, sort_terms
 from service.security import hash_password
 from service.users.schemas import ProfileIn, User, UserCreate, UserDetail
 
 RECENT_POSTS = 20
-_USER_COLUMNS = "u.id, u.name, u.email, u.role, u.created_at, u.updated_at"
-_USER_DETAIL = f"""
-SELECT {_USER_COLUMNS}, pr.id AS profile_id, pr.bio, pr.website,
-       (SELECT count(*) FROM posts c WHERE c.author_id = u.id) AS post_count,
-       ARRAY(SELECT ROW(p.id, p.title, p.created_at) FROM posts p WHERE p.author_id = u.id
-             ORDER BY p.created_at DESC, p.id DESC LIMIT {RECENT_POSTS}) AS posts
-FROM users u LEFT JOIN profiles pr ON pr.user_id = u.id
-WHERE u.id = $1
-"""
+USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
+"""What a user response shows: never the password hash or the token version."""
 
 
-def _user(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "email": row["email"],
-        "role": row["role"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+@compiled("user_id")
+def _user_detail(user_id: int) -> QuerySetSingle[models.User | None]:
+    """The user, their profile (joined), their post count (a subquery) and recent posts (prefetched)."""
+    recent = (
+        Post.all().order_by("-created_at", "-id").limit(RECENT_POSTS).only("id", "title", "author_id", "created_at")
+    )
+    return (
+        models.User.filter(id=user_id)
+        .select_related("profile")
+        # The profile's id tells "no profile" from a profile whose fields are all null.
+        .only(*USER_COLUMNS, "profile__id", "profile__bio", "profile__website")
+        .annotate(post_count=Subquery(Post.filter(author_id=user_id).count()))
+        .prefetch_related(Prefetch("posts", queryset=recent))
+        .first()
+    )
+
+
+def _matching(role: Role | None, q: str | None) -> QuerySet[models.User]:
+    users = models.User.all()
+    if role is not None:
+        users = users.filter(role=role)
+    if q is not None:
+        users = users.filter(Q(name__icontains=q) | Q(email__icontains=q))
+    return users
+
+
+@compiled("limit", "offset", "q")
+def _user_page(limit: int, offset: int, role: Role | None, q: str | None, order: str) -> QuerySet[models.User]:
+    return _matching(role, q).order_by(*sort_terms(order)).offset(offset).limit(limit).only(*USER_COLUMNS)
+
+
+@compiled("q")
+def _count_matching(role: Role | None, q: str | None) -> CountQuery:
+    return _matching(role, q).count()
+
+
+@compiled("name")
+def _counter(name: str) -> QuerySetSingle[RowCount | None]:
+    # Kept exact by triggers (migration 3), per role and in all: counting the table would grow with it.
+    return RowCount.filter(name=name).only("name", "n").first()
 
 
 async def ensure_user_exists(user_id: int) -> None:
@@ -48,46 +73,30 @@ async def ensure_user_exists(user_id: int) -> None:
 
 
 async def fetch_user_detail(user_id: int) -> UserDetail:
-    """A user with profile, ``post_count`` and 20 most recent posts (no bodies): one statement."""
-    rows = await sql.fetch(_USER_DETAIL, user_id)
-    if not rows:
+    """A user with profile, ``post_count`` and 20 most recent posts (no bodies): two statements."""
+    user = await _user_detail(user_id)
+    if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    row = rows[0]
-    detail = _user(row)
-    detail["profile"] = None if row["profile_id"] is None else {"bio": row["bio"], "website": row["website"]}
-    detail["post_count"] = row["post_count"]
-    detail["posts"] = [
-        {"id": post_id, "title": title, "created_at": created_at, "author_id": user_id}
-        for post_id, title, created_at in row["posts"]
-    ]
-    return sql.shaped_one(UserDetail, detail)
+    return UserDetail.model_validate(user)
 
 
-@cache
-def _page_sql(by_role: bool, by_text: bool, order: str) -> str:
-    """The statement for one combination of filters (there are few: each is built once)."""
-    conditions = ["u.role = $3"] if by_role else []
-    if by_text:
-        pattern = f"${3 + by_role}"
-        conditions.append(f"(u.name ILIKE {pattern} ESCAPE '\\' OR u.email ILIKE {pattern} ESCAPE '\\')")
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    # Without a text filter, the total is kept by triggers (migration 3): per role, or of all users.
-    counted = sql.counted("users", by_role=by_role)
-    return sql.paged(
-        f"SELECT count(*) AS total FROM users u{where}" if by_text else counted,
-        f"SELECT {_USER_COLUMNS} FROM users u{where} ORDER BY {sql.order_by('u', order, ('created_at', 'name', 'id'))}",
-    )
+async def count_users(role: Role | None = None, q: str | None = None) -> int:
+    """How many users match; without a text filter, read off the trigger-kept counters."""
+    if q is not None:
+        return await _count_matching(role, q)
+    counter = await _counter("users" if role is None else f"users:{role.value}")
+    return 0 if counter is None else counter.n
 
 
 async def list_users(
     limit: int, offset: int, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
 ) -> tuple[list[User], int]:
-    """A page of users matching the filters, and how many match in all: one statement."""
-    q = q.strip() if q else None
-    args: list[Any] = [limit, offset]
-    args += [value for value in (role.value if role else None, sql.like_pattern(q) if q else None) if value]
-    rows = await sql.fetch(_page_sql(role is not None, bool(q), order), *args)
-    return sql.shaped(User, [_user(row) for row in rows if row["id"] is not None]), rows[0]["total"]
+    """A page of users matching the filters, and how many match in all: two statements (one past the end)."""
+    q = (q.strip() or None) if q is not None else None
+    total = await count_users(role, q)
+    if offset >= total:
+        return [], total
+    return [User.model_validate(user) for user in await _user_page(limit, offset, role, q, order)], total
 
 
 async def create_user(data: UserCreate, role: Role) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,7 +24,7 @@ from service import models
 from service.models import Role
 from service.params import SORT_HELP
 from service.posts.schemas import PostCreate, PostSummary
-from service.schemas import FreeText, SingleLine, not_null, response_schema
+from service.schemas import FreeText, Related, SingleLine, not_null, response_schema
 
 MAX_SIGNUP_POSTS = 50
 MAX_EMAIL_LENGTH = 254
@@ -94,17 +95,34 @@ Website = Annotated[
 ]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), FreeText]
 
+
+class _UserColumns(PydanticModel):
+    """The user fields responses show (``pydantic_model_creator`` generates the real class from the model)."""
+
+    id: int
+    name: str
+    email: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
+class _ProfileColumns(PydanticModel):
+    """The profile fields responses show."""
+
+    bio: str | None
+    website: str | None
+
+
 if TYPE_CHECKING:
-    _UserFields = PydanticModel
-    _ProfileFields = PydanticModel
+    _User = _UserColumns
+    _Profile = _ProfileColumns
 else:
-    _UserFields = response_schema(
-        models.User, "UserFields", include=("id", "name", "email", "role", "created_at", "updated_at")
-    )
-    _ProfileFields = response_schema(models.Profile, "ProfileFields", include=("bio", "website"))
+    _User = response_schema(models.User, "UserFields", _UserColumns)
+    _Profile = response_schema(models.Profile, "ProfileFields", _ProfileColumns)
 
 
-class Profile(_ProfileFields):
+class Profile(_Profile):
     """What a user says about themself."""
 
 
@@ -115,7 +133,7 @@ class ProfileIn(BaseModel):
     website: Website | None = None
 
 
-class User(_UserFields):
+class User(_User):
     """An account: never its password or hash."""
 
 
@@ -124,7 +142,7 @@ class UserDetail(User):
 
     profile: Profile | None = Field(description="The user's profile, or null when they have none")
     post_count: int
-    posts: list[PostSummary]
+    posts: Related[PostSummary]
 
 
 class UserCreate(BaseModel):

@@ -1,0 +1,297 @@
+"""Compiled querysets (service/compiled.py) give exactly what the uncompiled ORM gives.
+
+Every compiled read of the service is called here with many argument sets on data of every shape (users with
+and without profiles, a profile whose fields are all null, posts with no tags and with ten, null bodies, an
+admin, a deleted author, names full of LIKE wildcards) and compared with awaiting the same builder's queryset
+directly, which runs Tortoise's own SQL generation, hydration and prefetching. The comparison covers every loaded
+attribute of every model instance, the related objects ``select_related`` attached and the relations
+``prefetch_related`` filled in. Then the same under concurrency, inside a transaction, and the compile errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import pytest
+from litestar.pagination import OffsetPagination
+from pydantic import BaseModel
+from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from service.auth import dependencies as auth_dependencies
+from service.auth import queries as auth_queries
+from service.compiled import Compiled, CompileError, compiled
+from service.models import Post, Profile, Role, Tag, User
+from service.posts import queries as post_queries
+from service.tags import queries as tag_queries
+from service.users import queries as user_queries
+from tests.conftest import MakePost, MakeUser
+
+_BOOKKEEPING = {"_partial", "_saved_in_db", "_custom_generated_pk", "_await_when_save"}
+ORDERS = {
+    "posts": ["-created_at", "created_at", "title", "-title", "id", "-id"],
+    "users": ["-created_at", "created_at", "name", "-name", "id", "-id"],
+}
+SEARCHES = [None, "post", "POST 1", "%", "_", "\\", "50%_off", "zzz-no-match"]
+
+
+def snapshot(value: Any) -> Any:
+    """Everything a query loaded into ``value``: fields, annotations, joined objects, prefetched relations."""
+    if isinstance(value, Model):
+        loaded = {key: snapshot(item) for key, item in vars(value).items() if key not in _BOOKKEEPING}
+        return (type(value).__name__, loaded)
+    if isinstance(value, ReverseRelation):
+        related = [snapshot(item) for item in value.related_objects]
+        if isinstance(value, ManyToManyRelation):  # a set: its order is whatever the database returns
+            related.sort(key=repr)
+        return ("relation", value._fetched, related)
+    if isinstance(value, list | tuple):
+        return [snapshot(item) for item in value]
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    return value
+
+
+async def assert_same(query: Compiled[..., Any], *args: Any) -> Any:
+    """The compiled call and the uncompiled queryset give the same result; return it."""
+    expected = await query.build(*args)
+    got = await query(*args)
+    assert snapshot(got) == snapshot(expected), (query.__qualname__, args)
+    return got
+
+
+@pytest.fixture
+async def world(make_user: MakeUser, make_post: MakePost) -> dict[str, list[int]]:
+    """Users and posts of every shape; returns their ids (and ids that do not exist)."""
+    rng = random.Random(11)
+    names = [f"tag{n}" for n in range(15)] + ["50%_off", "back\\slash"]
+    users: list[int] = []
+    posts: list[int] = []
+    for n in range(10):
+        name = ["Ada", "50% off", "under_score", "back\\slash", "Zoë"][n % 5] + f" {n}"
+        user = await make_user(name=name, role=Role.ADMIN if n == 3 else Role.MEMBER)
+        users.append(user.id)
+        if n % 3 == 1:
+            await Profile.create(user_id=user.id, bio=f"bio {n}", website=None if n % 2 else "https://x.example/")
+        if n == 5:
+            await Profile.create(user_id=user.id, bio=None, website=None)  # a profile with only nulls
+        for m in range(n % 4 * 2):
+            tags = rng.sample(names, min(10, m * 3))
+            body = None if m == 1 else f"text {m}"
+            posts.append(
+                await make_post(user, title=f"post {n}.{m} {'50%_off' if m == 2 else ''}", body=body, tags=tags)
+            )
+    gone = await make_user()
+    gone_posts = [await make_post(gone, tags=["tag1"])]
+    await gone.delete()
+    await Tag.create(name="unused")
+    missing = [gone.id, *gone_posts, 0, -1, 2**63 - 1]
+    return {"users": users, "posts": posts, "missing": missing}
+
+
+async def test_post_reads_match_the_orm(world: dict[str, list[int]]) -> None:
+    for post_id in world["posts"] + world["missing"]:
+        await assert_same(post_queries._post_by_id, post_id)
+    author = world["users"][7]
+    for order, q, tag, author_id in itertools.product(
+        ORDERS["posts"], SEARCHES[:4], [None, "tag3", "50%_off", "nope"], [None, author, world["missing"][0]]
+    ):
+        for limit, offset in [(100, 0), (3, 2)]:
+            await assert_same(post_queries._post_page, limit, offset, author_id, tag, q, order)
+        await assert_same(post_queries._count_matching, author_id, tag, q)
+    for q in SEARCHES:
+        await assert_same(post_queries._post_page, 100, 0, None, None, q, "title")
+        await assert_same(post_queries._count_matching, None, None, q)
+    await assert_same(post_queries._post_page, 20, 10_000, None, None, None, "-created_at")
+    await assert_same(post_queries._count_all)
+    for user_id in world["users"] + world["missing"]:
+        await assert_same(post_queries._user_exists, user_id)
+
+
+async def test_user_reads_match_the_orm(world: dict[str, list[int]]) -> None:
+    for user_id in world["users"] + world["missing"]:
+        user = await assert_same(user_queries._user_detail, user_id)
+        await assert_same(auth_dependencies._user_by_id, user_id)
+        if user is not None:
+            await assert_same(auth_queries._user_by_email, user.email)
+    await assert_same(auth_queries._user_by_email, "nobody@example.com")
+    for order, q, role in itertools.product(ORDERS["users"], SEARCHES, [None, Role.ADMIN, Role.MEMBER]):
+        await assert_same(user_queries._user_page, 100, 0, role, q, order)
+        await assert_same(user_queries._user_page, 2, 1, role, q, order)
+        await assert_same(user_queries._count_matching, role, q)
+    for name in ("users", "users:admin", "users:member", "posts", "nothing"):
+        await assert_same(user_queries._counter, name)
+
+
+async def test_tag_reads_match_the_orm(world: dict[str, list[int]]) -> None:
+    for limit, offset in [(100, 0), (5, 3), (1, 16), (10, 1000)]:
+        await assert_same(tag_queries._tag_page, limit, offset)
+    await assert_same(tag_queries._count_tags)
+
+
+async def test_reads_match_the_orm_on_an_empty_database(app: Any) -> None:
+    await assert_same(post_queries._post_page, 20, 0, None, None, None, "-created_at")
+    await assert_same(post_queries._post_by_id, 1)
+    await assert_same(user_queries._user_detail, 1)
+    await assert_same(user_queries._user_page, 20, 0, None, None, "name")
+    await assert_same(tag_queries._tag_page, 20, 0)
+
+
+async def test_prefetch_pads_parent_keys_for_any_page_size(world: dict[str, list[int]]) -> None:
+    """Pages of 1..len(posts) posts: the IN list of the tag prefetch is padded, results are unchanged."""
+    for limit in range(1, len(world["posts"]) + 2):
+        await assert_same(post_queries._post_page, limit, 0, None, None, None, "id")
+    sizes = {size for plan in post_queries._post_page._plans.values() for size in plan.prefetches[0].plans}
+    assert len(sizes) > 1
+    assert all(size & (size - 1) == 0 for size in sizes)  # powers of two: a handful of statement shapes
+
+
+async def test_concurrent_calls_do_not_share_state(world: dict[str, list[int]]) -> None:
+    """Many compiled calls at once, with different values and shapes, each get their own answer."""
+    calls: list[tuple[Compiled[..., Any], tuple[Any, ...]]] = []
+    for post_id in world["posts"]:
+        calls.append((post_queries._post_by_id, (post_id,)))
+    for user_id in world["users"]:
+        calls.append((user_queries._user_detail, (user_id,)))
+        calls.append((post_queries._post_page, (5, 0, user_id, None, None, "-created_at")))
+    for q in SEARCHES:
+        calls.append((user_queries._user_page, (10, 0, None, q, "name")))
+    expected = [snapshot(await query.build(*args)) for query, args in calls]
+    for _ in range(3):
+        got = await asyncio.gather(*(query(*args) for query, args in calls))
+        assert [snapshot(result) for result in got] == expected
+
+
+async def test_a_compiled_read_runs_in_the_current_transaction(make_user: MakeUser) -> None:
+    """The connection is chosen at each call: inside in_transaction() the read sees the uncommitted write."""
+    user = await make_user()
+    async with in_transaction():
+        await Profile.create(user_id=user.id, bio="fresh")
+        inside = await user_queries._user_detail(user.id)
+        assert inside is not None
+        assert inside.profile is not None
+        assert inside.profile.bio == "fresh"
+        # A connection from the pool would not see the uncommitted profile: the transaction's own did.
+
+
+def test_a_builder_whose_sql_depends_on_a_bound_value_does_not_compile() -> None:
+    @compiled("post_id")
+    def branching(post_id: int) -> QuerySet[Post]:
+        return Post.filter(id=post_id) if post_id % 2 else Post.filter(id=post_id, title="x")
+
+    with pytest.raises(CompileError, match="depends on the values"):
+        branching.plan(1)
+
+
+def test_a_bound_value_must_reach_the_orm_unchanged() -> None:
+    @compiled("limit")
+    def shifted(limit: int) -> QuerySet[Post]:
+        return Post.all().limit(limit + 1)
+
+    with pytest.raises(CompileError, match="unchanged"):
+        shifted.plan(5)
+
+
+def test_bound_values_are_ints_or_strings() -> None:
+    @compiled("role")
+    def by_role(role: Role) -> QuerySet[User]:
+        return User.filter(role=role)
+
+    with pytest.raises(CompileError, match="must be an int or a str"):
+        by_role.plan(Role.ADMIN)
+
+
+def test_a_bound_value_that_never_reaches_the_sql_is_refused() -> None:
+    @compiled("post_id")
+    def ignoring(post_id: int) -> QuerySet[Post]:
+        return Post.all()
+
+    with pytest.raises(CompileError, match="do not reach the SQL"):
+        ignoring.plan(5)
+
+
+def test_like_patterns_are_escaped_as_tortoise_escapes_them() -> None:
+    @compiled("q")
+    def search(q: str) -> QuerySet[Post]:
+        return Post.filter(title__icontains=q)
+
+    for text in ("50%_off", "a\\b", "plain"):
+        sql, params = search.plan(text)
+        search_query = Post.filter(title__icontains=text)
+        search_query._choose_db_if_not_chosen()
+        search_query._make_query()
+        expected_sql, expected_params = search_query.query.get_parameterized_sql()
+        assert (sql, params) == (expected_sql, expected_params)
+
+
+READ_CALLS: dict[str, Callable[[dict[str, list[int]], User], dict[str, Any]]] = {
+    "/users/me": lambda world, caller: {"current_user": caller},
+    "/users": lambda world, caller: {"limit": 100, "offset": 0, "role": None, "q": None, "order": "name"},
+    "/users/{user_id:int}": lambda world, caller: {"user_id": world["users"][4]},
+    "/users/{user_id:int}/posts": lambda world, caller: {
+        "user_id": world["users"][7],
+        "limit": 20,
+        "offset": 0,
+        "order": "-created_at",
+    },
+    "/posts": lambda world, caller: {
+        "limit": 100,
+        "offset": 0,
+        "author_id": None,
+        "tag": None,
+        "q": None,
+        "order": "-created_at",
+    },
+    "/posts/{post_id:int}": lambda world, caller: {"post_id": world["posts"][-1]},
+    "/tags": lambda world, caller: {"limit": 100, "offset": 0},
+}
+
+
+def assert_instances(value: Any, declared: Any) -> int:
+    """``value`` is an instance of ``declared`` (a schema, or ``OffsetPagination[schema]``), nested schemas too.
+
+    Returns how many schema instances were checked.
+    """
+    if get_origin(declared) is OffsetPagination:
+        assert isinstance(value, OffsetPagination)
+        (item_type,) = get_args(declared)
+        return sum(assert_instances(item, item_type) for item in value.items)
+    assert type(value) is declared, (type(value), declared)
+    checked = 1
+    for name, info in declared.model_fields.items():
+        field_value = getattr(value, name)
+        annotation = info.annotation
+        if get_origin(annotation) is list and isinstance(get_args(annotation)[0], type):
+            (item_type,) = get_args(annotation)
+            if issubclass(item_type, BaseModel):
+                checked += sum(assert_instances(item, item_type) for item in field_value)
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            checked += assert_instances(field_value, annotation)
+        elif field_value is not None and get_origin(annotation) in (Union, UnionType):
+            (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                checked += assert_instances(field_value, inner)
+    return checked
+
+
+async def test_every_read_handler_returns_instances_of_its_declared_type(app: Any, world: dict[str, list[int]]) -> None:
+    """Each GET handler of the API, called as Litestar calls it, returns its declared response type, nested
+    schemas included: real instances built from the ORM objects, not dicts that only look like them."""
+    caller = await User.get(id=world["users"][4])
+    tested = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if route.path not in READ_CALLS or "GET" not in handler.http_methods:
+                continue
+            result = await handler.fn(**READ_CALLS[route.path](world, caller))  # bound to its controller
+            checked = assert_instances(result, handler.parsed_fn_signature.return_type.annotation)
+            assert checked > 1 or route.path == "/users/me", route.path
+            tested.add(route.path)
+    assert tested == set(READ_CALLS)
