@@ -7,7 +7,7 @@ import functools
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,20 +193,30 @@ def migration_files(location: Path = MIGRATIONS_DIR) -> tuple[str, ...]:
 
 async def migration_state(url: str, location: Path = MIGRATIONS_DIR) -> MigrationState:
     """Compare the migration files with the aerich bookkeeping table (empty when never migrated)."""
-    connection = await asyncpg.connect(**_connect_kwargs(url), timeout=10)
-    try:
-        applied = await _applied_versions(connection.fetch)
-    finally:
-        await connection.close()
+    from tortoise.context import TortoiseContext
+
+    config = tortoise_config(url, PoolSettings(min_size=1, max_size=1))
+    async with TortoiseContext():
+        await Tortoise.init(config=config)
+        try:
+            applied = await _applied_versions()
+        finally:
+            await Tortoise.close_connections()
     return MigrationState(known=migration_files(location), applied=applied)
 
 
-async def _applied_versions(fetch: Callable[..., Awaitable[Sequence[Mapping[str, Any]]]]) -> tuple[str, ...]:
-    present = await fetch("SELECT to_regclass('aerich') IS NOT NULL AS present")
-    if not present[0]["present"]:
-        return ()
-    rows = await fetch("SELECT version FROM aerich WHERE app = $1 ORDER BY id", APP_LABEL)
-    return tuple(row["version"] for row in rows)
+async def _applied_versions() -> tuple[str, ...]:
+    """The migrations aerich recorded as applied, oldest first; none when its table does not exist yet."""
+    from aerich.models import Aerich
+    from tortoise.exceptions import OperationalError
+
+    try:
+        versions = await Aerich.filter(app=APP_LABEL).order_by("id").values_list("version", flat=True)
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, asyncpg.UndefinedTableError):
+            return ()
+        raise
+    return tuple(str(version) for version in versions)
 
 
 class DatabaseAheadError(RuntimeError):
@@ -249,12 +259,6 @@ async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR)
     # A context of its own: aerich skips its own init when it finds Tortoise initialised, and would then migrate
     # through whatever connections the process already has (another database, without the lock).
     async with TortoiseContext(), Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command:
-        client = connections.get("default")
-
-        async def fetch(query: str, *args: Any) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = await client.execute_query_dict(query, list(args))
-            return rows
-
-        ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions(fetch)), url)
+        ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions()), url)
         applied: list[str] = await command.upgrade(run_in_transaction=True)
     return applied
