@@ -20,19 +20,15 @@ from service.users import queries as users
 def hot_statements(user_count: int, post_count: int) -> dict[str, tuple[str, list[Any]]]:
     """Statement label -> (SQL, parameters) for the reads the benchmark loads, as the compiled querysets send them."""
     user_id, post_id = max(1, user_count // 2), max(1, post_count // 2)
-    page_keys = list(range(max(1, post_count - 19), post_count + 1))
     return {
-        "GET /users/{id}: user, profile, post count": users._user_detail.plan(user_id),
-        "GET /users/{id}: 20 recent posts": users._user_detail.prefetch_plan("posts", [user_id], user_id),
-        "GET /users?role=member: total": users._counter.plan("users:member"),
-        "GET /users?role=member: page": users._user_page.plan(20, 0, Role.MEMBER, None, "-created_at"),
-        "GET /posts?limit=20: total": posts._count_all.plan(),
-        "GET /posts?limit=20: page with authors": posts._post_page.plan(20, 0, None, None, None, "-created_at"),
-        "GET /posts?limit=20: tags of the page": posts._post_page.prefetch_plan(
-            "tags", page_keys, 20, 0, None, None, None, "-created_at"
+        "GET /users/{id}: user, profile, post count, 20 recent posts": users._user_detail.plan(user_id),
+        "GET /users?role=member: page and total": users._user_page.plan(20, 0, Role.MEMBER, None, "-created_at", True),
+        "GET /posts?limit=20: page with authors, tags and total": posts._post_page.plan(
+            20, 0, None, None, None, "-created_at", True
         ),
-        "GET /posts/{id}: post and author": posts._post_by_id.plan(post_id),
-        "GET /posts/{id}: tags": posts._post_by_id.prefetch_plan("tags", [post_id], post_id),
+        "GET /posts?offset=20: total": posts._count_all.plan(),
+        "GET /posts?offset=20: page": posts._post_page.plan(20, 20, None, None, None, "-created_at", False),
+        "GET /posts/{id}: post, author and tags": posts._post_by_id.plan(post_id),
     }
 
 

@@ -1,4 +1,4 @@
-"""Tortoise querysets compiled once: the ORM writes each statement and hydrates its rows; calls bind new values.
+"""Tortoise querysets compiled once: the ORM writes each statement, calls bind new values and hydrate by a plan.
 
 Building a queryset costs far more CPU than running it: pypika copies its immutable query objects at every step,
 and the filters, joins, ``select_related`` columns and prefetches are resolved again on every request (about a
@@ -13,27 +13,39 @@ prefetches) is fixed by the code; only its values change between requests. So::
 
 ``compiled`` calls the builder with marker values in place of the bound parameters, lets Tortoise build the query
 (``_make_query``) and takes its SQL and parameter list, noting where each marker landed. A call binds the real
-values into a copy of that parameter list and runs the SQL through the query's own ``_execute``: Tortoise's
-executor, its ``select_related`` splitting, annotations, ``.first()``/``.get()``/``.count()``/``.values()``
-semantics and model hydration. The result is what awaiting the uncompiled queryset returns (tests/test_compiled.py
-checks it on data of every shape, and under concurrency).
+values into a copy of that parameter list and sends the SQL through Tortoise's connection (``execute_query``: its
+error translation, the connection chosen by Tortoise's router or the current transaction). The result is what
+awaiting the uncompiled queryset returns (tests/test_compiled.py checks it on data of every shape, Tortoise's
+bookkeeping attributes included, and under concurrency):
 
+- **Hydration is compiled too.** For a QuerySet, the layout of its rows (which columns belong to the model and to
+  each ``select_related`` model, which converter each column needs, whether the instance is partial) is worked out
+  once from Tortoise's own field tables, and each row becomes instances exactly as ``Model._init_from_db`` and
+  ``BaseExecutor.execute_select`` make them, without redoing that work per row. Other queries (``count()``,
+  ``exists()``, ``values()``) run through their own ``_execute``.
 - **Bound parameters** (named in ``@compiled(...)``) are ``int`` or ``str`` values, or None. The builder may only
   pass them to the ORM (filters, ``limit``, ``offset``) and test them with ``is None``: building the query twice
   with different markers must give the same SQL, or compiling fails. A string that Tortoise embeds in a LIKE
   pattern (``icontains`` and friends) is escaped exactly as Tortoise escapes it.
 - **Shape parameters** (every other parameter: enums, sort keys, flags) select one of several compiled shapes,
   each built on first use and kept. They must be hashable and few.
-- **Prefetches** (``prefetch_related``, with ``Prefetch`` querysets) are compiled too, one statement per relation:
-  the related rows are selected by an ``IN`` list of the parents' keys padded to the next power of two (a handful
-  of statement shapes for any page size) and attached to the parents as Tortoise's own prefetch attaches them. A
-  many-to-many relation is one statement joined through its table, where Tortoise sends two. As in Tortoise, a
-  ``limit`` on a prefetch queryset limits all parents together. Nested prefetches are not supported.
+- **Prefetches** (``prefetch_related``, with ``Prefetch`` querysets) are *inlined* where that gives the same rows:
+  the prefetch queryset, filtered on the parent row's key, becomes a correlated subquery of the parent statement,
+  ``ARRAY((SELECT ROW("s".*) FROM (<the prefetch queryset's SELECT>) "s"))``, so each parent row carries its related
+  rows and a read with its relations is one round trip. Tortoise writes the inner SELECT (its filters, ordering,
+  limit and projection); the layer only correlates it and packs its rows. Reverse foreign keys, reverse
+  one-to-ones and many-to-manys are inlined unless the prefetch queryset has a limit or offset and the parent
+  query can return several rows (Tortoise limits all parents together, a subquery each parent), or it has joins,
+  annotations or prefetches of its own. The others run as one more statement each, selected by an ``IN`` list of
+  the parents' keys padded to the next power of two (a handful of statement shapes for any page size); a
+  many-to-many one is joined through its table in that one statement, where Tortoise sends two. A limited
+  many-to-many prefetch of several parents, and nested prefetches, are refused.
 - The connection is chosen at every call, as Tortoise chooses it: inside ``in_transaction()`` the statement runs in
   that transaction.
 
 This layer reads private parts of Tortoise (``_make_query``, ``_execute``, ``_prefetch_map``,
-``_prefetch_queries``, the relation containers' ``_set_result_for_query``): tortoise-orm is pinned to one minor
+``_prefetch_queries``, ``_select_related_idx``, the models' field tables, the relation containers'
+``_set_result_for_query``) and of pypika (a query's ``_selects``): tortoise-orm is pinned to one minor
 version in pyproject.toml, and tests/test_compiled.py compares every compiled read with the uncompiled ORM.
 """
 
@@ -42,20 +54,36 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from tortoise.expressions import F
+from pypika_tortoise.dialects.postgresql import PostgreSQLQuery
+from pypika_tortoise.queries import Table
+from pypika_tortoise.terms import Function, Star, Term
+from pypika_tortoise.utils import format_quotes
+from tortoise.exceptions import DoesNotExist, MultipleObjectsReturned
+from tortoise.expressions import Expression, F, ResolveContext, ResolveResult
 from tortoise.filters import escape_like
 from tortoise.models import Model
 from tortoise.queryset import AwaitableQuery, QuerySet
+from tortoise.router import router
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _PARENT_KEY = "_compiled_parent_key"
+_ROWS = "_compiled_rows_"  # prefix of the annotation that carries an inlined prefetch's rows
 _INT_MARKERS = (7_350_000_000_000_000_000, 7_360_000_000_000_000_001)  # of different parity and magnitude
 _TEXT_MARKERS = ("qzxcompiledmarkera", "qzxcompiledmarkerb")
+
+
+TOTAL = "_page_total"
+"""The annotation that carries a page's total (a subquery) on each of its rows; read it with ``page_total``."""
+
+
+def page_total(rows: Sequence[Model]) -> int:
+    """The ``TOTAL`` annotation of a page (0 for an empty first page: nothing matched)."""
+    return int(vars(rows[0])[TOTAL] or 0) if rows else 0
 
 
 class CompileError(TypeError):
@@ -102,6 +130,7 @@ class _Plan:
     slots: tuple[_Slot, ...]
     for_write: bool
     prefetches: tuple[_Prefetch, ...] = ()
+    hydration: _Hydration | None = None  # set for QuerySets whose rows the layer hydrates itself
 
     def bind(self, values: Mapping[str, Any]) -> list[Any]:
         params = list(self.params)
@@ -111,6 +140,26 @@ class _Plan:
                 value if slot.pattern is None else f"{slot.pattern[0]}{escape_like(value)}{slot.pattern[1]}"
             )
         return params
+
+    async def run(self, values: Mapping[str, Any]) -> Any:
+        """Send the statement with ``values`` and return what awaiting the queryset returns."""
+        if self.hydration is None:
+            return await self.instance(values)._execute()
+        template = self.template
+        assert isinstance(template, QuerySet)
+        model = template.model
+        db = (router.db_for_write(model) if self.for_write else router.db_for_read(model)) or model._meta.db
+        _, rows = await db.execute_query(self.sql, self.bind(values))
+        result = self.hydration.instances(rows)
+        if not template._single:
+            return result
+        if len(result) == 1:
+            return result[0]
+        if not result:
+            if template._raise_does_not_exist:
+                raise DoesNotExist(model)
+            return None
+        raise MultipleObjectsReturned(model)
 
     def instance(self, values: Mapping[str, Any]) -> AwaitableQuery[Any]:
         """A copy of the template that runs this plan's SQL with ``values``, on the connection chosen now."""
@@ -124,14 +173,21 @@ class _Plan:
         return query
 
 
-def _build(build: Callable[..., Any], values: Mapping[str, Any]) -> tuple[AwaitableQuery[Any], str, list[Any]]:
+def _build(
+    build: Callable[..., Any], values: Mapping[str, Any]
+) -> tuple[AwaitableQuery[Any], str, list[Any], tuple[_Prefetch, ...]]:
     query = build(**values)
     if not isinstance(query, AwaitableQuery):
         raise CompileError(f"{build.__qualname__} must return a Tortoise query, got {type(query).__name__}")
+    prefetches = _prefetches(query)
+    inline = {prefetch.alias: prefetch.rows for prefetch in prefetches if prefetch.rows is not None}
+    if inline:
+        assert isinstance(query, QuerySet)
+        query = query.annotate(**inline)
     query._choose_db_if_not_chosen()
     query._make_query()
     sql, params = query.query.get_parameterized_sql()
-    return query, sql, list(params)
+    return query, sql, list(params), prefetches
 
 
 def _plan(build: Callable[..., Any], values: Mapping[str, Any], bound: Sequence[str]) -> _Plan:
@@ -143,8 +199,8 @@ def _plan(build: Callable[..., Any], values: Mapping[str, Any], bound: Sequence[
         for index, name in enumerate(bound_names):
             marked[name] = _marker(values[name], name, index, variant)
         variants.append(marked)
-    template, sql, params = _build(build, variants[0])
-    _, other_sql, other_params = _build(build, variants[1])
+    template, sql, params, prefetches = _build(build, variants[0])
+    _, other_sql, other_params, _ = _build(build, variants[1])
     if sql != other_sql or len(params) != len(other_params):
         raise CompileError(f"{build.__qualname__}: the SQL depends on the values of its bound parameters")
     slots: list[_Slot] = []
@@ -163,7 +219,11 @@ def _plan(build: Callable[..., Any], values: Mapping[str, Any], bound: Sequence[
     if missing := set(bound_names) - found:
         raise CompileError(f"{build.__qualname__}: bound parameters {sorted(missing)} do not reach the SQL")
     for_write = bool(getattr(template, "_select_for_update", False))
-    return _Plan(template, sql, params, tuple(slots), for_write)
+    hydration = None
+    if type(template) is QuerySet:
+        keys = [term.alias or term.name for term in template.query._selects]
+        hydration = _hydration(template, keys)
+    return _Plan(template, sql, params, tuple(slots), for_write, prefetches, hydration)
 
 
 def _locate(
@@ -180,9 +240,59 @@ def _locate(
     return None
 
 
+class _OuterColumn(Term):
+    """A column of the enclosing query's table, always qualified by the table (read from a correlated subquery)."""
+
+    def __init__(self, table: str, column: str) -> None:
+        super().__init__()
+        self.table = table
+        self.column = column
+
+    def get_sql(self, ctx: Any) -> str:
+        return f"{format_quotes(self.table, ctx.quote_char)}.{format_quotes(self.column, ctx.quote_char)}"
+
+
+class _OuterRef(Expression):
+    """A filter value that refers to the enclosing query's row: ``filter(author_id=_OuterRef("users", "id"))``."""
+
+    def __init__(self, table: str, column: str) -> None:
+        self.table = table
+        self.column = column
+
+    def resolve(self, resolve_context: ResolveContext) -> ResolveResult:
+        return ResolveResult(term=_OuterColumn(self.table, self.column))
+
+
+class _RowArray(Term):
+    """``ARRAY(SELECT ROW(...) FROM (<queryset>) s)``: a correlated queryset's rows as one array column.
+
+    Tortoise writes the inner statement (filters, ordering, limit, projection); the column names of its rows are
+    read off its select list when the outer statement is compiled, for hydrating them later.
+    """
+
+    def __init__(self, query: QuerySet[Any]) -> None:
+        super().__init__()
+        self.query = query
+        self.columns: list[str] = []  # shared with the copies pypika makes (``as_`` copies the term)
+
+    def get_sql(self, ctx: Any) -> str:
+        query = self.query
+        query._choose_db_if_not_chosen()
+        query._make_query()
+        self.columns[:] = [term.alias or term.name for term in query.query._selects]
+        rows = Table("s")
+        packed = PostgreSQLQuery.from_(query.query.as_("s")).select(Function("ROW", Star(rows)))
+        return Function("ARRAY", packed).as_(self.alias).get_sql(ctx)
+
+
 @dataclass(slots=True)
 class _Prefetch:
-    """One prefetched relation: how to select its rows for a set of parent keys, and where to put them."""
+    """One prefetched relation: how to select its rows, and where to put them.
+
+    An *inlined* prefetch (``rows`` set) is a correlated subquery in the parent's own statement, its rows an array
+    column of each parent row: no second round trip. Otherwise the related rows are one more statement, selected
+    by an ``IN`` list of the parents' keys.
+    """
 
     relation: str
     to_attr: str | None
@@ -190,7 +300,13 @@ class _Prefetch:
     parent_key: Callable[[Model], Any]
     child_key: str
     related: QuerySet[Any]
+    rows: _RowArray | None = None
+    segment: _Segment | None = None  # how an inlined row becomes an instance (once the columns are known)
     plans: dict[int, _Plan] = field(default_factory=dict)
+
+    @property
+    def alias(self) -> str:
+        return f"{_ROWS}{self.relation}"
 
     def bound(self, keys: Sequence[Any]) -> tuple[_Plan, dict[str, Any]]:
         """The plan for ``keys`` padded to the next power of two (repeating the last), and its values."""
@@ -216,19 +332,20 @@ class _Prefetch:
         return plan
 
     async def attach(self, parents: Sequence[Model]) -> None:
+        """Fill the relation of every parent: from its own row (inlined) or with one more statement."""
+        if self.rows is not None:
+            if self.segment is None:
+                columns = self.rows.columns
+                self.segment = _segment(self.related.model, columns, 0, len(columns), related=False)
+            build = self.segment.build
+            found = {id(parent): [build(record) for record in parent.__dict__.pop(self.alias)] for parent in parents}
+            self._place(parents, lambda parent: found[id(parent)])
+            return
         keys = list(dict.fromkeys(key for key in map(self.parent_key, parents) if key is not None))
         rows: list[Any] = []
         if keys:
             plan, values = self.bound(keys)
-            rows = await plan.instance(values)._execute()
-        if self.kind in ("one", "forward"):
-            by_key = {getattr(row, self.child_key): row for row in rows}
-            for parent in parents:
-                found = by_key.get(self.parent_key(parent))
-                setattr(parent, f"_{self.relation}" if self.kind == "one" else self.relation, found)
-                if self.to_attr:
-                    setattr(parent, self.to_attr, found)
-            return
+            rows = await plan.run(values)
         grouped: dict[Any, list[Any]] = {}
         if self.kind == "m2m":
             for row in rows:
@@ -236,8 +353,47 @@ class _Prefetch:
         else:
             for row in rows:
                 grouped.setdefault(getattr(row, self.child_key), []).append(row)
+        self._place(parents, lambda parent: grouped.get(self.parent_key(parent), []))
+
+    def _place(self, parents: Sequence[Model], children: Callable[[Model], list[Any]]) -> None:
+        """Put each parent's related objects where Tortoise's own prefetch puts them."""
+        if self.kind in ("one", "forward"):
+            for parent in parents:
+                mine = children(parent)
+                found = mine[0] if mine else None
+                setattr(parent, f"_{self.relation}" if self.kind == "one" else self.relation, found)
+                if self.to_attr:
+                    setattr(parent, self.to_attr, found)
+            return
         for parent in parents:
-            getattr(parent, self.relation)._set_result_for_query(grouped.get(self.parent_key(parent), []), self.to_attr)
+            getattr(parent, self.relation)._set_result_for_query(children(parent), self.to_attr)
+
+
+def _inlined(template: QuerySet[Any], prefetch: _Prefetch, outer: tuple[str, str]) -> _Prefetch:
+    """``prefetch`` as a correlated subquery of ``template``'s statement, where that gives the same rows.
+
+    It does not when the prefetch queryset has a limit or offset and the parent query may return several rows
+    (Tortoise applies the limit to all parents together, a subquery to each), nor for a forward relation, a
+    self-relation, or a prefetch queryset with joins, annotations or prefetches of its own.
+    """
+    related = prefetch.related
+    single = bool(template._single)
+    limited = related._limit is not None or related._offset is not None
+    if prefetch.kind == "m2m" and limited and not single:
+        raise CompileError(f"prefetch of {prefetch.relation!r}: a limit on a many-to-many prefetch of several parents")
+    if (
+        prefetch.kind == "forward"
+        or related.model._meta.db_table == template.model._meta.db_table
+        or (limited and not single)
+        or related._select_related
+        or related._annotations
+        or related._prefetch_map
+        or related._prefetch_queries
+    ):
+        return prefetch
+    correlated = related.filter(**{prefetch.child_key: _OuterRef(*outer)})
+    prefetch.rows = _RowArray(correlated)
+    return prefetch
 
 
 def _prefetches(template: AwaitableQuery[Any]) -> tuple[_Prefetch, ...]:
@@ -263,7 +419,8 @@ def _prefetches(template: AwaitableQuery[Any]) -> tuple[_Prefetch, ...]:
         if name in meta.backward_fk_fields or name in meta.backward_o2o_fields:
             key_attr = relation.to_field_instance.model_field_name
             kind = "many" if name in meta.backward_fk_fields else "one"
-            result.append(_Prefetch(name, to_attr, kind, _getter(key_attr), relation.relation_field, related))
+            prefetch = _Prefetch(name, to_attr, kind, _getter(key_attr), relation.relation_field, related)
+            result.append(_inlined(template, prefetch, (meta.db_table, meta.fields_db_projection[key_attr])))
         elif name in meta.m2m_fields:
             if not relation.related_name or relation.related_name.endswith("+"):
                 raise CompileError(f"prefetch of {name!r}: the many-to-many relation needs a related_name")
@@ -271,7 +428,8 @@ def _prefetches(template: AwaitableQuery[Any]) -> tuple[_Prefetch, ...]:
             child_key = f"{relation.related_name}__{pk}"
             if related._fields_for_select and related_pk not in related._fields_for_select:
                 related = related.only(*related._fields_for_select, related_pk)
-            result.append(_Prefetch(name, to_attr, "m2m", _getter(pk), child_key, related))
+            prefetch = _Prefetch(name, to_attr, "m2m", _getter(pk), child_key, related)
+            result.append(_inlined(template, prefetch, (meta.db_table, meta.db_pk_column)))
         else:  # a forward foreign key or one-to-one
             result.append(
                 _Prefetch(name, to_attr, "forward", _getter(relation.source_field), relation.to_field, related)
@@ -281,6 +439,120 @@ def _prefetches(template: AwaitableQuery[Any]) -> tuple[_Prefetch, ...]:
 
 def _getter(attribute: str) -> Callable[[Model], Any]:
     return lambda instance: getattr(instance, attribute)
+
+
+_Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it."""
+
+    model: type[Model]
+    start: int
+    stop: int
+    fields: tuple[tuple[int, str, _Converter | None, bool], ...]  # (row index, attribute, converter, convert None)
+    partial: bool
+    custom_generated_pk: bool
+    attach_to: tuple[int, str] | None  # (segment index, attribute) that holds this one (select_related)
+
+    def build(self, row: Any) -> Model:
+        instance = self.model.__new__(self.model)
+        values = instance.__dict__
+        values["_partial"] = self.partial
+        values["_saved_in_db"] = True
+        values["_custom_generated_pk"] = self.custom_generated_pk
+        values["_await_when_save"] = {}
+        for index, attribute, convert, convert_none in self.fields:
+            value = row[index]
+            if convert is not None and (convert_none or value is not None):
+                value = convert(value)
+            values[attribute] = value
+        return instance
+
+
+def _segment(model: type[Model], keys: Sequence[str], start: int, stop: int, *, related: bool) -> _Segment:
+    """The hydration of columns ``start:stop`` into a ``model`` instance (``related``: named ``alias.column``)."""
+    meta = model._meta
+    by_key: dict[str, tuple[str, _Converter | None, bool]] = {}
+    for key, attribute, _field in meta.db_native_fields:
+        by_key[key] = (attribute, None, False)
+    for key, attribute, data_field in meta.db_default_fields:
+        by_key[key] = (attribute, data_field.field_type, False)
+    for key, attribute, data_field in meta.db_complex_fields:
+        by_key[key] = (attribute, data_field.to_python_value, True)
+    fields = []
+    seen = set()
+    for index in range(start, stop):
+        key = keys[index].split(".", 1)[1] if related else keys[index]
+        if key in by_key and key not in seen:
+            seen.add(key)
+            fields.append((index, *by_key[key]))
+    return _Segment(
+        model=model,
+        start=start,
+        stop=stop,
+        fields=tuple(fields),
+        partial=seen != set(by_key),
+        custom_generated_pk=meta.db_pk_column not in meta.generated_db_fields,
+        attach_to=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Hydration:
+    """A compiled ``execute_select``: the models of a row (the queried one and its ``select_related`` ones)."""
+
+    segments: tuple[_Segment, ...]
+    annotations: tuple[tuple[int, str], ...]
+
+    def instances(self, rows: Sequence[Any]) -> list[Model]:
+        result = []
+        segments = self.segments
+        for row in rows:
+            instance = segments[0].build(row)
+            built: list[Model | None] = [instance]
+            for segment in segments[1:]:
+                related: Model | None = None
+                if any(row[index] for index in range(segment.start, segment.stop)):
+                    related = segment.build(row)
+                assert segment.attach_to is not None
+                holder, attribute = segment.attach_to
+                target = built[holder]
+                if target is not None:
+                    target.__dict__[attribute] = related
+                built.append(related)
+            for index, name in self.annotations:
+                instance.__dict__[name] = row[index]
+            result.append(instance)
+        return result
+
+
+def _hydration(query: QuerySet[Any], keys: Sequence[str]) -> _Hydration | None:
+    """The hydration of ``query``'s rows (whose columns are ``keys``), or None where the layer leaves it to Tortoise.
+
+    Mirrors ``BaseExecutor.execute_select``: without ``select_related`` the whole row goes to the model; with it,
+    the first columns are the model's and each related model takes the next ones (``table__relation.column``),
+    set on its holder as ``_relation``, or None when all of its columns are null (or falsy, as in Tortoise).
+    """
+    position = {key: index for index, key in enumerate(keys)}
+    annotations = tuple((position[name], name) for name in query._annotations)
+    layout = query._select_related_idx
+    if not layout:
+        return _Hydration((_segment(query.model, keys, 0, len(keys), related=False),), annotations)
+    model, stop, *_, root = layout[0]
+    segments = [_segment(model, keys, 0, stop, related=False)]
+    paths: dict[tuple[Any, ...], int] = {tuple(root): 0}
+    start = stop
+    for model, count, *_, full_path in layout[1:]:
+        *parent_path, attribute = full_path
+        if count == 0 or tuple(parent_path) not in paths:
+            return None  # "filler" objects and orphan paths: shapes left to Tortoise's executor
+        segment = _segment(model, keys, start, start + count, related=True)
+        segments.append(replace(segment, attach_to=(paths[tuple(parent_path)], f"_{attribute}")))
+        paths[(*parent_path, attribute)] = len(segments) - 1
+        start += count
+    return _Hydration(tuple(segments), annotations)
 
 
 class _Call(Awaitable[R]):
@@ -296,7 +568,7 @@ class _Call(Awaitable[R]):
         return self._run().__await__()
 
     async def _run(self) -> R:
-        result = await self.plan.instance(self.values)._execute()
+        result = await self.plan.run(self.values)
         if self.plan.prefetches and result:
             parents = result if isinstance(result, list) else [result]
             for prefetch in self.plan.prefetches:
@@ -346,6 +618,8 @@ class Compiled(Generic[P, R]):
         """The SQL and parameters of the prefetch of ``relation`` for parents with these ``keys``."""
         plan = self._plan_for(self._values(args, kwargs))
         (prefetch,) = [prefetch for prefetch in plan.prefetches if prefetch.relation == relation]
+        if prefetch.rows is not None:
+            raise CompileError(f"prefetch of {relation!r} is inlined in the statement: see plan()")
         child, values = prefetch.bound(keys)
         return child.sql, child.bind(values)
 
@@ -353,9 +627,7 @@ class Compiled(Generic[P, R]):
         shape = self._shape(values)
         plan = self._plans.get(shape)
         if plan is None:
-            plan = _plan(self.build, values, sorted(self.bound, key=self._names.index))
-            plan.prefetches = _prefetches(plan.template)
-            self._plans[shape] = plan
+            plan = self._plans[shape] = _plan(self.build, values, sorted(self.bound, key=self._names.index))
         return plan
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:

@@ -22,19 +22,20 @@ from litestar.pagination import OffsetPagination
 from pydantic import BaseModel
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
 from tortoise.models import Model
-from tortoise.queryset import QuerySet
+from tortoise.query_utils import Prefetch
+from tortoise.queryset import QuerySet, QuerySetSingle
 from tortoise.transactions import in_transaction
 
 from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.compiled import Compiled, CompileError, compiled
+from service.dbclient import track_queries
 from service.models import Post, Profile, Role, Tag, User
 from service.posts import queries as post_queries
 from service.tags import queries as tag_queries
 from service.users import queries as user_queries
 from tests.conftest import MakePost, MakeUser
 
-_BOOKKEEPING = {"_partial", "_saved_in_db", "_custom_generated_pk", "_await_when_save"}
 ORDERS = {
     "posts": ["-created_at", "created_at", "title", "-title", "id", "-id"],
     "users": ["-created_at", "created_at", "name", "-name", "id", "-id"],
@@ -45,7 +46,8 @@ SEARCHES = [None, "post", "POST 1", "%", "_", "\\", "50%_off", "zzz-no-match"]
 def snapshot(value: Any) -> Any:
     """Everything a query loaded into ``value``: fields, annotations, joined objects, prefetched relations."""
     if isinstance(value, Model):
-        loaded = {key: snapshot(item) for key, item in vars(value).items() if key not in _BOOKKEEPING}
+        # Tortoise's bookkeeping (_partial, _saved_in_db, ...) included: a compiled hydration must set it alike.
+        loaded = {key: snapshot(item) for key, item in sorted(vars(value).items())}
         return (type(value).__name__, loaded)
     if isinstance(value, ReverseRelation):
         related = [snapshot(item) for item in value.related_objects]
@@ -103,13 +105,14 @@ async def test_post_reads_match_the_orm(world: dict[str, list[int]]) -> None:
     for order, q, tag, author_id in itertools.product(
         ORDERS["posts"], SEARCHES[:4], [None, "tag3", "50%_off", "nope"], [None, author, world["missing"][0]]
     ):
-        for limit, offset in [(100, 0), (3, 2)]:
-            await assert_same(post_queries._post_page, limit, offset, author_id, tag, q, order)
+        for limit, offset, with_total in [(100, 0, True), (100, 0, False), (3, 2, False), (3, 2, True)]:
+            await assert_same(post_queries._post_page, limit, offset, author_id, tag, q, order, with_total)
         await assert_same(post_queries._count_matching, author_id, tag, q)
     for q in SEARCHES:
-        await assert_same(post_queries._post_page, 100, 0, None, None, q, "title")
+        await assert_same(post_queries._post_page, 100, 0, None, None, q, "title", True)
         await assert_same(post_queries._count_matching, None, None, q)
-    await assert_same(post_queries._post_page, 20, 10_000, None, None, None, "-created_at")
+    await assert_same(post_queries._post_page, 20, 10_000, None, None, None, "-created_at", False)
+    await assert_same(post_queries._post_page, 20, 10_000, None, None, None, "-created_at", True)
     await assert_same(post_queries._count_all)
     for user_id in world["users"] + world["missing"]:
         await assert_same(post_queries._user_exists, user_id)
@@ -123,8 +126,9 @@ async def test_user_reads_match_the_orm(world: dict[str, list[int]]) -> None:
             await assert_same(auth_queries._user_by_email, user.email)
     await assert_same(auth_queries._user_by_email, "nobody@example.com")
     for order, q, role in itertools.product(ORDERS["users"], SEARCHES, [None, Role.ADMIN, Role.MEMBER]):
-        await assert_same(user_queries._user_page, 100, 0, role, q, order)
-        await assert_same(user_queries._user_page, 2, 1, role, q, order)
+        await assert_same(user_queries._user_page, 100, 0, role, q, order, True)
+        await assert_same(user_queries._user_page, 2, 1, role, q, order, False)
+        await assert_same(user_queries._user_page, 2, 1, role, q, order, True)
         await assert_same(user_queries._count_matching, role, q)
     for name in ("users", "users:admin", "users:member", "posts", "nothing"):
         await assert_same(user_queries._counter, name)
@@ -137,20 +141,70 @@ async def test_tag_reads_match_the_orm(world: dict[str, list[int]]) -> None:
 
 
 async def test_reads_match_the_orm_on_an_empty_database(app: Any) -> None:
-    await assert_same(post_queries._post_page, 20, 0, None, None, None, "-created_at")
+    await assert_same(post_queries._post_page, 20, 0, None, None, None, "-created_at", True)
     await assert_same(post_queries._post_by_id, 1)
     await assert_same(user_queries._user_detail, 1)
-    await assert_same(user_queries._user_page, 20, 0, None, None, "name")
+    await assert_same(user_queries._user_page, 20, 0, None, None, "name", True)
     await assert_same(tag_queries._tag_page, 20, 0)
 
 
-async def test_prefetch_pads_parent_keys_for_any_page_size(world: dict[str, list[int]]) -> None:
-    """Pages of 1..len(posts) posts: the IN list of the tag prefetch is padded, results are unchanged."""
+@compiled("limit")
+def _users_with_some_posts(limit: int) -> QuerySet[User]:
+    # A limit on a prefetch of several parents limits them all together (as in Tortoise): not inlined.
+    return (
+        User.all().order_by("id").limit(limit).prefetch_related(Prefetch("posts", Post.all().order_by("id").limit(7)))
+    )
+
+
+@compiled("limit")
+def _posts_with_authors_prefetched(limit: int) -> QuerySet[Post]:
+    return Post.all().order_by("-id").limit(limit).prefetch_related("author")  # a forward relation: not inlined
+
+
+@compiled("limit")
+def _users_with_everything(limit: int) -> QuerySet[User]:
+    # Reverse foreign key (ordered), reverse one-to-one and many-to-many through the reverse side: all inlined.
+    return (
+        User.all()
+        .order_by("id")
+        .limit(limit)
+        .prefetch_related(Prefetch("posts", Post.all().order_by("-created_at", "-id").only("id", "title", "author_id")))
+        .prefetch_related("profile")
+    )
+
+
+@compiled("tag_id")
+def _tag_with_posts(tag_id: int) -> QuerySetSingle[Tag | None]:
+    # One parent: a limit on the prefetch means the same per parent and in all, so it is inlined.
+    return (
+        Tag.filter(id=tag_id).prefetch_related(Prefetch("posts", Post.all().order_by("title", "id").limit(3))).first()
+    )
+
+
+async def test_prefetches_in_separate_statements_pad_parent_keys(world: dict[str, list[int]]) -> None:
+    """Pages of 1..len(posts) posts: the IN list of a separate prefetch is padded, results are unchanged."""
     for limit in range(1, len(world["posts"]) + 2):
-        await assert_same(post_queries._post_page, limit, 0, None, None, None, "id")
-    sizes = {size for plan in post_queries._post_page._plans.values() for size in plan.prefetches[0].plans}
-    assert len(sizes) > 1
-    assert all(size & (size - 1) == 0 for size in sizes)  # powers of two: a handful of statement shapes
+        await assert_same(_users_with_some_posts, limit)
+        await assert_same(_posts_with_authors_prefetched, limit)
+    for query in (_users_with_some_posts, _posts_with_authors_prefetched):
+        (prefetch,) = [prefetch for plan in query._plans.values() for prefetch in plan.prefetches]
+        assert prefetch.rows is None  # a statement of its own
+        assert len(prefetch.plans) > 1
+        assert all(size & (size - 1) == 0 for size in prefetch.plans)  # powers of two: a few statement shapes
+
+
+async def test_inlined_prefetches_match_the_orm_in_one_statement(world: dict[str, list[int]]) -> None:
+    for limit in (1, 3, 100):
+        await assert_same(_users_with_everything, limit)
+    for tag in await Tag.all():
+        await assert_same(_tag_with_posts, tag.id)
+    await assert_same(_tag_with_posts, 0)
+    with track_queries() as stats:
+        users = await _users_with_everything(100)
+    assert stats.count == 1
+    assert any(user.posts.related_objects for user in users)  # the data does exercise the relations
+    for query in (_users_with_everything, _tag_with_posts, post_queries._post_page, user_queries._user_detail):
+        assert all(prefetch.rows is not None for plan in query._plans.values() for prefetch in plan.prefetches)
 
 
 async def test_concurrent_calls_do_not_share_state(world: dict[str, list[int]]) -> None:
@@ -160,9 +214,9 @@ async def test_concurrent_calls_do_not_share_state(world: dict[str, list[int]]) 
         calls.append((post_queries._post_by_id, (post_id,)))
     for user_id in world["users"]:
         calls.append((user_queries._user_detail, (user_id,)))
-        calls.append((post_queries._post_page, (5, 0, user_id, None, None, "-created_at")))
+        calls.append((post_queries._post_page, (5, 0, user_id, None, None, "-created_at", True)))
     for q in SEARCHES:
-        calls.append((user_queries._user_page, (10, 0, None, q, "name")))
+        calls.append((user_queries._user_page, (10, 0, None, q, "name", True)))
     expected = [snapshot(await query.build(*args)) for query, args in calls]
     for _ in range(3):
         got = await asyncio.gather(*(query(*args) for query, args in calls))
@@ -197,6 +251,15 @@ def test_a_bound_value_must_reach_the_orm_unchanged() -> None:
 
     with pytest.raises(CompileError, match="unchanged"):
         shifted.plan(5)
+
+
+def test_a_limited_many_to_many_prefetch_of_several_parents_is_refused() -> None:
+    @compiled()
+    def limited() -> QuerySet[Post]:
+        return Post.all().prefetch_related(Prefetch("tags", Tag.all().limit(3)))
+
+    with pytest.raises(CompileError, match="limit"):
+        limited.plan()
 
 
 def test_bound_values_are_ints_or_strings() -> None:

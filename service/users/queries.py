@@ -12,7 +12,7 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service import models
-from service.compiled import compiled
+from service.compiled import TOTAL, compiled, page_total
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_posts, sort_terms
@@ -50,9 +50,20 @@ def _matching(role: Role | None, q: str | None) -> QuerySet[models.User]:
     return users
 
 
+def _total(role: Role | None, q: str | None) -> Subquery:
+    """How many users match, as a subquery: without a text filter, the trigger-kept counters (migration 3)."""
+    if q is None:
+        return Subquery(RowCount.filter(name="users" if role is None else f"users:{role.value}").values("n"))
+    return Subquery(_matching(role, q).count())
+
+
 @compiled("limit", "offset", "q")
-def _user_page(limit: int, offset: int, role: Role | None, q: str | None, order: str) -> QuerySet[models.User]:
-    return _matching(role, q).order_by(*sort_terms(order)).offset(offset).limit(limit).only(*USER_COLUMNS)
+def _user_page(
+    limit: int, offset: int, role: Role | None, q: str | None, order: str, with_total: bool
+) -> QuerySet[models.User]:
+    """A page of users; ``with_total`` annotates each with how many match in all (``TOTAL``)."""
+    users = _matching(role, q).order_by(*sort_terms(order)).offset(offset).limit(limit).only(*USER_COLUMNS)
+    return users.annotate(**{TOTAL: _total(role, q)}) if with_total else users
 
 
 @compiled("q")
@@ -91,12 +102,19 @@ async def count_users(role: Role | None = None, q: str | None = None) -> int:
 async def list_users(
     limit: int, offset: int, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
 ) -> tuple[list[User], int]:
-    """A page of users matching the filters, and how many match in all: two statements (one past the end)."""
+    """A page of users matching the filters, and how many match in all.
+
+    The first page is one statement (its total a subquery of it); a later page counts first (two statements, one
+    past the end).
+    """
     q = (q.strip() or None) if q is not None else None
-    total = await count_users(role, q)
-    if offset >= total:
-        return [], total
-    return [User.model_validate(user) for user in await _user_page(limit, offset, role, q, order)], total
+    if offset == 0:
+        users = await _user_page(limit, 0, role, q, order, with_total=True)
+        total = page_total(users)
+    else:
+        total = await count_users(role, q)
+        users = await _user_page(limit, offset, role, q, order, with_total=False) if offset < total else []
+    return [User.model_validate(user) for user in users], total
 
 
 async def create_user(data: UserCreate, role: Role) -> int:
