@@ -24,6 +24,7 @@ from service.errors import EXCEPTION_HANDLERS
 from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController
+from service.responses import SchemaResponse
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
+        response_class=SchemaResponse,
         debug=False,
     )
     return ServiceApp.from_config(config)
