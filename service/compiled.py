@@ -55,6 +55,7 @@ import copy
 import inspect
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from pypika_tortoise.dialects.postgresql import PostgreSQLQuery
@@ -446,29 +447,41 @@ _Converter = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it."""
+    """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it.
+
+    Columns that need no conversion are copied in one step (``pick`` returns them as a tuple); the others go
+    through their field's converter, as in Tortoise: ``field_type`` for non-null values of "default" fields,
+    ``to_python_value`` for every value of "complex" ones.
+    """
 
     model: type[Model]
     start: int
     stop: int
-    fields: tuple[tuple[int, str, _Converter | None, bool], ...]  # (row index, attribute, converter, convert None)
-    partial: bool
-    custom_generated_pk: bool
+    plain: tuple[str, ...]
+    pick: Callable[[Any], tuple[Any, ...]]
+    converted: tuple[tuple[int, str, _Converter, bool], ...]  # (row index, attribute, converter, convert None)
+    bookkeeping: dict[str, Any]  # _partial, _saved_in_db, _custom_generated_pk
     attach_to: tuple[int, str] | None  # (segment index, attribute) that holds this one (select_related)
 
     def build(self, row: Any) -> Model:
         instance = self.model.__new__(self.model)
         values = instance.__dict__
-        values["_partial"] = self.partial
-        values["_saved_in_db"] = True
-        values["_custom_generated_pk"] = self.custom_generated_pk
+        values.update(self.bookkeeping)
         values["_await_when_save"] = {}
-        for index, attribute, convert, convert_none in self.fields:
+        values.update(zip(self.plain, self.pick(row), strict=True))
+        for index, attribute, convert, convert_none in self.converted:
             value = row[index]
-            if convert is not None and (convert_none or value is not None):
-                value = convert(value)
-            values[attribute] = value
+            values[attribute] = convert(value) if convert_none or value is not None else value
         return instance
+
+
+def _picker(indexes: Sequence[int]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(indexes) == 1:
+        (only,) = indexes
+        return lambda row: (row[only],)
+    if not indexes:
+        return lambda row: ()
+    return itemgetter(*indexes)
 
 
 def _segment(model: type[Model], keys: Sequence[str], start: int, stop: int, *, related: bool) -> _Segment:
@@ -481,20 +494,30 @@ def _segment(model: type[Model], keys: Sequence[str], start: int, stop: int, *, 
         by_key[key] = (attribute, data_field.field_type, False)
     for key, attribute, data_field in meta.db_complex_fields:
         by_key[key] = (attribute, data_field.to_python_value, True)
-    fields = []
+    plain: list[tuple[int, str]] = []
+    converted: list[tuple[int, str, _Converter, bool]] = []
     seen = set()
     for index in range(start, stop):
         key = keys[index].split(".", 1)[1] if related else keys[index]
         if key in by_key and key not in seen:
             seen.add(key)
-            fields.append((index, *by_key[key]))
+            attribute, convert, convert_none = by_key[key]
+            if convert is None:
+                plain.append((index, attribute))
+            else:
+                converted.append((index, attribute, convert, convert_none))
     return _Segment(
         model=model,
         start=start,
         stop=stop,
-        fields=tuple(fields),
-        partial=seen != set(by_key),
-        custom_generated_pk=meta.db_pk_column not in meta.generated_db_fields,
+        plain=tuple(attribute for _, attribute in plain),
+        pick=_picker([index for index, _ in plain]),
+        converted=tuple(converted),
+        bookkeeping={
+            "_partial": seen != set(by_key),
+            "_saved_in_db": True,
+            "_custom_generated_pk": meta.db_pk_column not in meta.generated_db_fields,
+        },
         attach_to=None,
     )
 

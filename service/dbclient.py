@@ -14,6 +14,7 @@ asyncpg client with three changes:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -113,16 +114,22 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
-    """A pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``)."""
+    """A pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
+
+    asyncpg bounds a wait with ``wait_for``, a task per acquire; this pool bounds it with ``asyncio.timeout`` around
+    asyncpg's own acquire (a timer, no task), and only when no connection is free: taking a free one cannot wait.
+    """
 
     acquire_timeout: float | None = None
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
-        if timeout is None and not self._queue.empty():
-            # A connection is free: taking it cannot wait (nothing runs between here and the awaiting caller),
-            # so skip the timer task asyncpg would start for the timeout, a measurable cost on every request.
-            return PoolAcquireContext(self, None)
         return PoolAcquireContext(self, self.acquire_timeout if timeout is None else timeout)
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        if timeout is None or not self._queue.empty():
+            return await super()._acquire(None)
+        async with asyncio.timeout(timeout):
+            return await super()._acquire(None)
 
 
 class ServiceDBClient(AsyncpgDBClient):
