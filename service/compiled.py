@@ -53,17 +53,17 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from pypika_tortoise.dialects.postgresql import PostgreSQLQuery
 from pypika_tortoise.queries import Table
-from pypika_tortoise.terms import Function, Star, Term
+from pypika_tortoise.terms import BasicCriterion, Function, Star, Term, ValueWrapper
 from pypika_tortoise.utils import format_quotes
 from tortoise.exceptions import DoesNotExist, MultipleObjectsReturned
-from tortoise.expressions import Expression, F, ResolveContext, ResolveResult
+from tortoise.expressions import F
 from tortoise.filters import escape_like
 from tortoise.models import Model
 from tortoise.queryset import AwaitableQuery, QuerySet
@@ -74,6 +74,7 @@ R = TypeVar("R")
 
 _PARENT_KEY = "_compiled_parent_key"
 _ROWS = "_compiled_rows_"  # prefix of the annotation that carries an inlined prefetch's rows
+_CORRELATED = 7_370_000_000_000_000_003  # stands for the parent's key in an inlined prefetch's filter
 _INT_MARKERS = (7_350_000_000_000_000_000, 7_360_000_000_000_000_001)  # of different parity and magnitude
 _TEXT_MARKERS = ("qzxcompiledmarkera", "qzxcompiledmarkerb")
 
@@ -253,33 +254,37 @@ class _OuterColumn(Term):
         return f"{format_quotes(self.table, ctx.quote_char)}.{format_quotes(self.column, ctx.quote_char)}"
 
 
-class _OuterRef(Expression):
-    """A filter value that refers to the enclosing query's row: ``filter(author_id=_OuterRef("users", "id"))``."""
-
-    def __init__(self, table: str, column: str) -> None:
-        self.table = table
-        self.column = column
-
-    def resolve(self, resolve_context: ResolveContext) -> ResolveResult:
-        return ResolveResult(term=_OuterColumn(self.table, self.column))
-
-
 class _RowArray(Term):
-    """``ARRAY(SELECT ROW(...) FROM (<queryset>) s)``: a correlated queryset's rows as one array column.
+    """``ARRAY((SELECT ROW("s".*) FROM (<queryset>) "s"))``: a correlated queryset's rows as one array column.
 
-    Tortoise writes the inner statement (filters, ordering, limit, projection); the column names of its rows are
-    read off its select list when the outer statement is compiled, for hydrating them later.
+    Tortoise writes the inner statement (filters, ordering, limit, projection), filtered on ``_CORRELATED`` where
+    the parent's key goes; that one value is then swapped for the parent row's column (``outer``). The column names
+    of the rows are read off the inner select list when the outer statement is compiled, for hydrating them later.
     """
 
-    def __init__(self, query: QuerySet[Any]) -> None:
+    def __init__(self, query: QuerySet[Any], outer: _OuterColumn) -> None:
         super().__init__()
         self.query = query
+        self.outer = outer
         self.columns: list[str] = []  # shared with the copies pypika makes (``as_`` copies the term)
 
     def get_sql(self, ctx: Any) -> str:
         query = self.query
         query._choose_db_if_not_chosen()
         query._make_query()
+        wheres = query.query._wheres
+        nodes: Iterable[Any] = wheres.nodes_() if wheres is not None else ()
+        correlated: list[Any] = [
+            node
+            for node in nodes
+            if isinstance(node, BasicCriterion)
+            and isinstance(node.right, ValueWrapper)
+            and type(node.right.value) is int
+            and node.right.value == _CORRELATED
+        ]
+        if len(correlated) != 1:
+            raise CompileError(f"cannot correlate {query.model.__name__} rows to the parent's {self.outer.column}")
+        correlated[0].right = self.outer
         self.columns[:] = [term.alias or term.name for term in query.query._selects]
         rows = Table("s")
         packed = PostgreSQLQuery.from_(query.query.as_("s")).select(Function("ROW", Star(rows)))
@@ -392,8 +397,9 @@ def _inlined(template: QuerySet[Any], prefetch: _Prefetch, outer: tuple[str, str
         or related._prefetch_queries
     ):
         return prefetch
-    correlated = related.filter(**{prefetch.child_key: _OuterRef(*outer)})
-    prefetch.rows = _RowArray(correlated)
+    # A many-to-many filters on the link table's column (``posts=...``), with no join back to the parent's table.
+    key = prefetch.child_key.partition("__")[0] if prefetch.kind == "m2m" else prefetch.child_key
+    prefetch.rows = _RowArray(related.filter(**{key: _CORRELATED}), _OuterColumn(*outer))
     return prefetch
 
 
