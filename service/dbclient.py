@@ -114,22 +114,46 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
-    """A pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
+    """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
 
-    asyncpg bounds a wait with ``wait_for``, a task per acquire; this pool bounds it with ``asyncio.timeout`` around
-    asyncpg's own acquire (a timer, no task), and only when no connection is free: taking a free one cannot wait.
+    - **Fair.** asyncpg hands a released connection to whichever task asks next, so under load a waiting request
+      can lose its turn again and again (a long latency tail). Here a request takes a turn (a FIFO semaphore of the
+      pool's size) before it takes a connection: connections go to waiting requests in arrival order.
+    - **Bounded, cheaply.** The wait for a turn is bounded by ``asyncio.timeout`` (a timer, no task; asyncpg's own
+      ``wait_for`` starts a task per acquire), and only when a wait is possible at all.
     """
 
     acquire_timeout: float | None = None
+
+    def __init__(self, *args: Any, max_size: int = 10, **kwargs: Any) -> None:
+        super().__init__(*args, max_size=max_size, **kwargs)
+        self._turns = asyncio.Semaphore(max_size)
+        self._holding: set[Any] = set()
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
         return PoolAcquireContext(self, self.acquire_timeout if timeout is None else timeout)
 
     async def _acquire(self, timeout: float | None) -> Any:
-        if timeout is None or not self._queue.empty():
-            return await super()._acquire(None)
-        async with asyncio.timeout(timeout):
-            return await super()._acquire(None)
+        if timeout is None or not self._turns.locked():
+            await self._turns.acquire()
+        else:
+            async with asyncio.timeout(timeout):
+                await self._turns.acquire()
+        try:
+            connection = await super()._acquire(None)
+        except BaseException:
+            self._turns.release()
+            raise
+        self._holding.add(connection)
+        return connection
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        try:
+            await super().release(connection, timeout=timeout)
+        finally:
+            if connection in self._holding:
+                self._holding.discard(connection)
+                self._turns.release()
 
 
 class ServiceDBClient(AsyncpgDBClient):
