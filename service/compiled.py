@@ -55,7 +55,6 @@ import copy
 import inspect
 from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from operator import itemgetter
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from pypika_tortoise.dialects.postgresql import PostgreSQLQuery
@@ -453,41 +452,49 @@ _Converter = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it.
-
-    Columns that need no conversion are copied in one step (``pick`` returns them as a tuple); the others go
-    through their field's converter, as in Tortoise: ``field_type`` for non-null values of "default" fields,
-    ``to_python_value`` for every value of "complex" ones.
-    """
+    """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it."""
 
     model: type[Model]
     start: int
     stop: int
-    plain: tuple[str, ...]
-    pick: Callable[[Any], tuple[Any, ...]]
-    converted: tuple[tuple[int, str, _Converter, bool], ...]  # (row index, attribute, converter, convert None)
-    bookkeeping: dict[str, Any]  # _partial, _saved_in_db, _custom_generated_pk
+    build: Callable[[Any], Model]  # row -> instance
     attach_to: tuple[int, str] | None  # (segment index, attribute) that holds this one (select_related)
 
-    def build(self, row: Any) -> Model:
-        instance = self.model.__new__(self.model)
-        values = instance.__dict__
-        values.update(self.bookkeeping)
-        values["_await_when_save"] = {}
-        values.update(zip(self.plain, self.pick(row), strict=True))
-        for index, attribute, convert, convert_none in self.converted:
-            value = row[index]
-            values[attribute] = convert(value) if convert_none or value is not None else value
-        return instance
 
+def _builder(
+    model: type[Model],
+    bookkeeping: Mapping[str, bool],
+    plain: Sequence[tuple[int, str]],
+    converted: Sequence[tuple[int, str, _Converter, bool]],
+) -> Callable[[Any], Model]:
+    """A function that makes a ``model`` instance from a row: one dict display, built once per shape.
 
-def _picker(indexes: Sequence[int]) -> Callable[[Any], tuple[Any, ...]]:
-    if len(indexes) == 1:
-        (only,) = indexes
-        return lambda row: (row[only],)
-    if not indexes:
-        return lambda row: ()
-    return itemgetter(*indexes)
+    Columns that need no conversion are copied; the others go through their field's converter, as in
+    ``Model._init_from_db``: ``field_type`` for non-null values of "default" fields, ``to_python_value`` for every
+    value of "complex" ones. The source is generated from the model's own field tables (names are ``repr``-quoted,
+    converters are passed by reference), the way ``dataclasses`` generates ``__init__``.
+    """
+    namespace: dict[str, Any] = {"new": model.__new__, "model": model}
+    entries = [f"{name!r}: {value!r}" for name, value in bookkeeping.items()]
+    entries.append("'_await_when_save': {}")
+    entries += [f"{attribute!r}: row[{index}]" for index, attribute in plain]
+    for number, (index, attribute, convert, convert_none) in enumerate(converted):
+        namespace[f"convert{number}"] = convert
+        if convert_none:
+            entries.append(f"{attribute!r}: convert{number}(row[{index}])")
+        else:
+            entries.append(f"{attribute!r}: None if (value := row[{index}]) is None else convert{number}(value)")
+    source = "\n".join(
+        [
+            "def build(row):",
+            "    instance = new(model)",
+            f"    instance.__dict__.update({{{', '.join(entries)}}})",
+            "    return instance",
+        ]
+    )
+    exec(compile(source, f"<hydration of {model.__name__}>", "exec"), namespace)  # noqa: S102
+    build: Callable[[Any], Model] = namespace["build"]
+    return build
 
 
 def _segment(model: type[Model], keys: Sequence[str], start: int, stop: int, *, related: bool) -> _Segment:
@@ -512,20 +519,12 @@ def _segment(model: type[Model], keys: Sequence[str], start: int, stop: int, *, 
                 plain.append((index, attribute))
             else:
                 converted.append((index, attribute, convert, convert_none))
-    return _Segment(
-        model=model,
-        start=start,
-        stop=stop,
-        plain=tuple(attribute for _, attribute in plain),
-        pick=_picker([index for index, _ in plain]),
-        converted=tuple(converted),
-        bookkeeping={
-            "_partial": seen != set(by_key),
-            "_saved_in_db": True,
-            "_custom_generated_pk": meta.db_pk_column not in meta.generated_db_fields,
-        },
-        attach_to=None,
-    )
+    bookkeeping = {
+        "_partial": seen != set(by_key),
+        "_saved_in_db": True,
+        "_custom_generated_pk": meta.db_pk_column not in meta.generated_db_fields,
+    }
+    return _Segment(model, start, stop, _builder(model, bookkeeping, plain, converted), attach_to=None)
 
 
 @dataclass(frozen=True, slots=True)
