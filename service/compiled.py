@@ -34,8 +34,9 @@ bookkeeping attributes included, and under concurrency):
   ``ARRAY((SELECT ROW("s".*) FROM (<the prefetch queryset's SELECT>) "s"))``, so each parent row carries its related
   rows and a read with its relations is one round trip. Tortoise writes the inner SELECT (its filters, ordering,
   limit and projection); the layer only correlates it and packs its rows. Reverse foreign keys, reverse
-  one-to-ones and many-to-manys are inlined unless the prefetch queryset has a limit or offset and the parent
-  query can return several rows (Tortoise limits all parents together, a subquery each parent), or it has joins,
+  one-to-ones and many-to-manys are inlined unless the parent query has an offset (PostgreSQL would evaluate the
+  subquery for every skipped row), or the prefetch queryset has a limit or offset and the parent query can return
+  several rows (Tortoise limits all parents together, a subquery each parent), or it has joins,
   annotations or prefetches of its own. The others run as one more statement each, selected by an ``IN`` list of
   the parents' keys padded to the next power of two (a handful of statement shapes for any page size); a
   many-to-many one is joined through its table in that one statement, where Tortoise sends two. A limited
@@ -377,11 +378,14 @@ class _Prefetch:
 def _inlined(template: QuerySet[Any], prefetch: _Prefetch, outer: tuple[str, str]) -> _Prefetch:
     """``prefetch`` as a correlated subquery of ``template``'s statement, where that gives the same rows.
 
-    It does not when the prefetch queryset has a limit or offset and the parent query may return several rows
+    It does not when the parent query has an offset (PostgreSQL evaluates the subquery for every skipped row
+    too), when the prefetch queryset has a limit or offset and the parent query may return several rows
     (Tortoise applies the limit to all parents together, a subquery to each), nor for a forward relation, a
     self-relation, or a prefetch queryset with joins, annotations or prefetches of its own.
     """
     related = prefetch.related
+    if template._offset is not None:
+        return prefetch  # the subquery would run for every skipped row too: the page's own statement is bounded
     single = bool(template._single)
     limited = related._limit is not None or related._offset is not None
     if prefetch.kind == "m2m" and limited and not single:

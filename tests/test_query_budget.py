@@ -30,7 +30,7 @@ READ_BUDGETS = [
     ("GET", "/posts?tag=common&q=post&author_id={user}&order=title&limit=100", 1),
     ("GET", "/posts/{post}", 1),  # post + author (joined) + its tags (prefetch, inlined)
     ("GET", "/tags?limit=100", 2),  # count, page with post counts
-    ("GET", "/posts?offset=1", 2),  # a later page: the count first, then the page
+    ("GET", "/posts?offset=1", 3),  # a later page: the count, the page, its tags (prefetch: bounded by the page)
     ("GET", "/users?offset=1", 2),
     ("GET", "/posts?offset=1000", 1),  # past the end: the count alone
     ("GET", "/users?offset=1000", 1),

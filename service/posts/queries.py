@@ -64,12 +64,13 @@ def _total(author_id: int | None, tag: str | None, q: str | None) -> Subquery:
 
 @compiled("limit", "offset", "author_id", "tag", "q")
 def _post_page(
-    limit: int, offset: int, author_id: int | None, tag: str | None, q: str | None, order: str, with_total: bool
+    limit: int, offset: int | None, author_id: int | None, tag: str | None, q: str | None, order: str
 ) -> QuerySet[Post]:
-    """A page of posts; ``with_total`` annotates each with how many match in all (``TOTAL``)."""
-    posts = _matching(author_id, tag, q).order_by(*sort_terms(order)).offset(offset).limit(limit)
-    if with_total:
-        posts = posts.annotate(**{TOTAL: _total(author_id, tag, q)})
+    """A page of posts. The first (``offset`` None) carries how many match in all (``TOTAL``, a subquery) and,
+    having no offset, its tags inline; a later page skips ``offset`` rows and prefetches its tags in a statement
+    of its own (an inlined subquery would also run for every skipped row)."""
+    posts = _matching(author_id, tag, q).order_by(*sort_terms(order)).limit(limit)
+    posts = posts.annotate(**{TOTAL: _total(author_id, tag, q)}) if offset is None else posts.offset(offset)
     return _with_author_and_tags(posts)
 
 
@@ -125,18 +126,18 @@ async def list_posts(
 ) -> tuple[list[schemas.Post], int]:
     """A page of posts (with authors and tags) matching the filters, and how many match in all.
 
-    The first page is one statement (its total a subquery of it). A later page counts first (two statements),
-    so that a page past the end costs no walk through the skipped rows. With ``author_must_exist`` (and
-    ``author_id``), NotFoundException when there is no such user.
+    The first page is one statement (its total and tags subqueries of it). A later page counts first, then reads
+    the page and its tags (three statements; one past the end, which costs no walk through the skipped rows).
+    With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
     """
     tag = tag.strip().lower() if tag is not None else None
     q = (q.strip() or None) if q is not None else None
     if offset == 0:
-        posts = await _post_page(limit, 0, author_id, tag, q, order, with_total=True)
+        posts = await _post_page(limit, None, author_id, tag, q, order)
         total = page_total(posts)
     else:
         total = await count_posts(author_id, tag, q)
-        posts = await _post_page(limit, offset, author_id, tag, q, order, with_total=False) if offset < total else []
+        posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
     if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
     return [schemas.Post.model_validate(post) for post in posts], total

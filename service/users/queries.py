@@ -58,12 +58,10 @@ def _total(role: Role | None, q: str | None) -> Subquery:
 
 
 @compiled("limit", "offset", "q")
-def _user_page(
-    limit: int, offset: int, role: Role | None, q: str | None, order: str, with_total: bool
-) -> QuerySet[models.User]:
-    """A page of users; ``with_total`` annotates each with how many match in all (``TOTAL``)."""
-    users = _matching(role, q).order_by(*sort_terms(order)).offset(offset).limit(limit).only(*USER_COLUMNS)
-    return users.annotate(**{TOTAL: _total(role, q)}) if with_total else users
+def _user_page(limit: int, offset: int | None, role: Role | None, q: str | None, order: str) -> QuerySet[models.User]:
+    """A page of users; the first (``offset`` None) carries how many match in all (``TOTAL``, a subquery)."""
+    users = _matching(role, q).order_by(*sort_terms(order)).limit(limit).only(*USER_COLUMNS)
+    return users.annotate(**{TOTAL: _total(role, q)}) if offset is None else users.offset(offset)
 
 
 @compiled("q")
@@ -109,11 +107,11 @@ async def list_users(
     """
     q = (q.strip() or None) if q is not None else None
     if offset == 0:
-        users = await _user_page(limit, 0, role, q, order, with_total=True)
+        users = await _user_page(limit, None, role, q, order)
         total = page_total(users)
     else:
         total = await count_users(role, q)
-        users = await _user_page(limit, offset, role, q, order, with_total=False) if offset < total else []
+        users = await _user_page(limit, offset, role, q, order) if offset < total else []
     return [User.model_validate(user) for user in users], total
 
 
