@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
+import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
+from service.observability import configure_logging
 from service.settings import Settings, SettingsError
+
+logger = logging.getLogger("service.migrations")
 
 
 class CommandError(Exception):
@@ -27,7 +32,7 @@ async def prepare_database(settings: Settings) -> str:
         if settings.migrate_on_start:
             applied = await db.upgrade(settings, url)
             if applied:
-                print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+                logger.info("applied migrations", extra={"fields": {"migrations": list(applied)}})
             return url
         db.ensure_current(await db.migration_state(url), url)
     except (db.DatabaseUnreachableError, db.DatabaseAheadError, db.DatabaseBehindError) as exc:
@@ -71,12 +76,16 @@ def read_password(prompt: str) -> str:
         if getpass.getpass("Repeat the password: ") != first:
             raise CommandError("the passwords do not match")
         return first
-    return sys.stdin.readline().rstrip("\r\n")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("no password on stdin: pipe it in (one line), or run in a terminal to be asked for it")
+    return password
 
 
 async def create_admin(settings: Settings, email: str, name: str | None) -> str:
     """Promote the user with ``email`` to admin, or create an admin (password read from the terminal/stdin)."""
     from pydantic import ValidationError
+    from tortoise.timezone import now
     from tortoise.transactions import in_transaction
 
     from service.db import database
@@ -88,8 +97,10 @@ async def create_admin(settings: Settings, email: str, name: str | None) -> str:
     async with database(settings, url):
         existing = await User.get_or_none(email=email.strip().lower())
         if existing is not None:
-            await User.filter(id=existing.id).update(role=Role.ADMIN)
-            return f"promoted {existing.email} (id {existing.id}) to admin"
+            if existing.role == Role.ADMIN:
+                return f"{existing.email} (id {existing.id}) is already an admin; nothing changed"
+            await User.filter(id=existing.id).update(role=Role.ADMIN, updated_at=now())
+            return f"promoted {existing.email} (id {existing.id}) to admin; the password was left unchanged"
         if not name:
             raise CommandError(f"no user has the email {email!r}; give --name to create one")
         try:
@@ -103,13 +114,25 @@ async def create_admin(settings: Settings, email: str, name: str | None) -> str:
         return f"created admin {user.email} (id {user.id})"
 
 
+def _program_name() -> str:
+    """How the operator ran us: ``posts-api`` (the installed script) or ``python -m service``."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m service" if invoked in ("", "__main__.py", "-m", "-c") else invoked
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m service",
+        prog=_program_name(),
         description="Posts API: users, profiles, posts and tags. Configured by environment variables (README).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("serve", help="serve HTTP on HOST:PORT (the default command)")
+    serving = commands.add_parser("serve", help="serve HTTP on HOST:PORT (the default command)")
+    serving.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes (overrides WORKERS; one per core the service may use)",
+    )
     admin = commands.add_parser(
         "create-admin",
         help="make or promote an admin; the password is read from the terminal or stdin, never from arguments",
@@ -120,9 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    workers = getattr(args, "workers", None)
+    if workers is not None and not 1 <= workers <= 64:
+        parser.error("--workers must be between 1 and 64")
     try:
         settings = Settings.from_env()
+        if workers is not None:
+            settings = dataclasses.replace(settings, workers=workers)
+        configure_logging(settings)
         if args.command == "create-admin":
             print(asyncio.run(create_admin(settings, args.email, args.name)))
         else:

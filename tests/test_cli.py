@@ -30,8 +30,24 @@ def run(args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 
 def test_help_lists_the_operator_commands() -> None:
     result = run(["--help"], {})
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m service ")
     assert "serve" in result.stdout
     assert "create-admin" in result.stdout
+    serve_help = run(["serve", "--help"], {})
+    assert "--workers N" in serve_help.stdout
+
+
+def test_the_installed_script_names_itself_in_its_help() -> None:
+    script = Path(sys.executable).parent / "posts-api"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: posts-api ")
+
+
+def test_workers_out_of_range_is_a_usage_error() -> None:
+    result = run(["serve", "--workers", "0"], {})
+    assert result.returncode == 2
+    assert "--workers must be between 1 and 64" in result.stderr
 
 
 def test_an_unreachable_database_is_one_clear_line_and_exit_1() -> None:
@@ -63,7 +79,20 @@ async def test_create_admin_creates_then_promotes(database_url: str, app: object
     member = await User.create(name="M", email="m@example.com", password_hash="x", role=Role.MEMBER)
     promoted = run(["create-admin", "--email", "m@example.com"], env)
     assert promoted.returncode == 0, promoted.stderr
-    assert (await User.get(id=member.id)).role == Role.ADMIN
+    assert "the password was left unchanged" in promoted.stdout
+    after = await User.get(id=member.id)
+    assert after.role == Role.ADMIN
+    assert after.password_hash == "x"
+    assert after.updated_at > member.updated_at  # a change of role is a change
+
+    again = run(["create-admin", "--email", "m@example.com"], env)
+    assert again.returncode == 0, again.stderr
+    assert "already an admin; nothing changed" in again.stdout
+    assert (await User.get(id=member.id)).updated_at == after.updated_at
+
+    silent = run(["create-admin", "--email", "new@example.com", "--name", "N"], env, stdin="")
+    assert silent.returncode == 1
+    assert "no password on stdin" in silent.stderr
 
     unknown = run(["create-admin", "--email", "nobody@example.com"], env)
     assert unknown.returncode == 1

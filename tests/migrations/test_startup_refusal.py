@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 
 import asyncpg
+import httpx
 import pytest
 
 from tests.migrations import cli
 from tests.migrations.catalog import applied_versions
 from tests.migrations.conftest import NewDatabase
+from tests.serving import serve
 
 
 async def start_service(url: str, migrate_on_start: bool) -> cli.Result:
@@ -75,3 +78,19 @@ async def test_pending_migrations_are_refused_without_migrate_on_start(
         named = [name for name in migration_files if name in line]
         assert named == pending, f"the refusal names {named}, the pending migrations are {pending}: {line}"
         assert await applied_versions(url) == [name for name in migration_files if name not in pending]
+
+
+async def test_a_start_that_migrates_says_so_in_a_json_log_line(
+    new_database: NewDatabase, migration_files: list[str]
+) -> None:
+    url = await new_database()
+    with serve(url, MIGRATE_ON_START="1", LOG_LEVEL="INFO") as served:
+        async with httpx.AsyncClient(base_url=served.base_url) as client:
+            assert (await client.get("/health")).status_code == 200
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(timeout=15) == 0
+        lines = [line for line in served.log().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    (applied,) = [record for record in records if record["message"] == "applied migrations"]
+    assert applied["migrations"] == migration_files
+    assert applied["logger"] == "service.migrations"
