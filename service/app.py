@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, Schema, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
@@ -25,6 +26,7 @@ from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController
 from service.responses import SchemaResponse
+from service.schemas import INT64_MAX, INT64_MIN
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
@@ -86,6 +88,34 @@ class ServiceApp(Litestar):
         await self._observed(scope, receive, send)  # type: ignore[arg-type]
 
 
+def exact_integer_bounds(document: Any) -> None:
+    """Give the OpenAPI document's integer bounds as exact integers (in place).
+
+    Litestar stores ``minimum``/``maximum`` as floats, so a 64-bit id's bound reads ``9.223372036854776e18``: a
+    generated client or a fuzzer takes that for ``9223372036854775808`` and sends a value the service refuses. Every
+    integral bound becomes an int, and the rounded 64-bit extremes become the exact ones the service enforces.
+    """
+    exact = {float(INT64_MAX): INT64_MAX, float(INT64_MIN): INT64_MIN}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, Schema):
+            for name in ("minimum", "maximum", "exclusive_minimum", "exclusive_maximum"):
+                bound = getattr(node, name)
+                if isinstance(bound, float) and bound.is_integer():
+                    setattr(node, name, exact.get(bound, int(bound)))
+        if isinstance(node, list | tuple):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                visit(item)
+        elif is_dataclass(node) and not isinstance(node, type):
+            for item in fields(node):
+                visit(getattr(node, item.name))
+
+    visit(document)
+
+
 def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings.from_env()
@@ -122,4 +152,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         response_class=SchemaResponse,
         debug=False,
     )
-    return ServiceApp.from_config(config)
+    app = ServiceApp.from_config(config)
+    exact_integer_bounds(app.openapi_schema)
+    return app

@@ -95,3 +95,31 @@ async def test_the_docs_page_loads_only_local_assets(client: httpx.AsyncClient) 
         response = await client.get(asset)
         assert response.status_code == 200, asset
         assert len(response.content) > 500, asset
+
+
+def _bounds(node: Any) -> list[tuple[str, Any]]:
+    """Every minimum/maximum in the document, with the key it sits under."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                found.append((key, value))
+            found.extend(_bounds(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_bounds(item))
+    return found
+
+
+async def test_integer_bounds_are_exact_integers(client: httpx.AsyncClient, document: dict[str, Any]) -> None:
+    """A 64-bit id's bounds are 2**63 - 1 and -2**63 exactly, not the float 9.223372036854776e18."""
+    raw = (await client.get("/schema/openapi.json")).text
+    assert "e+18" not in raw
+    assert "e18" not in raw
+    bounds = _bounds(document)
+    assert bounds
+    assert all(type(value) is int for _, value in bounds), bounds
+    (user_id,) = document["paths"]["/users/{user_id}"]["get"]["parameters"]
+    assert (user_id["schema"]["minimum"], user_id["schema"]["maximum"]) == (-(2**63), 2**63 - 1)
+    assert (await client.get(f"/users/{2**63 - 1}")).status_code == 404  # the bound itself is accepted
+    assert (await client.get(f"/users/{2**63}")).status_code == 400
