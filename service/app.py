@@ -21,7 +21,7 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive
 from service.auth.controllers import AuthController, MeController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
 from service.db import database, resolve_database_url
-from service.errors import EXCEPTION_HANDLERS
+from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController
@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "optional_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        after_request=json_not_found,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         response_class=SchemaResponse,

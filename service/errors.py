@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,10 +108,46 @@ def error_response(
     return Response(content, status_code=status_code, headers=headers, media_type=MediaType.JSON)
 
 
+def _any_segment(match: re.Match[str]) -> str:
+    return f"(?P<{match.group(1)}>[^/]+)"
+
+
+@functools.cache
+def _integer_routes(paths: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    """For each route path with ``{name:int}`` parameters: a pattern that matches any value there, and the names."""
+    routes = []
+    for path in paths:
+        names = tuple(re.findall(r"\{(\w+):int\}", path))
+        if names:
+            pattern = re.sub(r"\{(\w+):\w+\}", _any_segment, path)
+            routes.append((re.compile(f"^{pattern}$"), names))
+    return tuple(routes)
+
+
+def _malformed_path_integers(request: Request[Any, Any, Any]) -> list[dict[str, str]]:
+    """The integer path parameters of ``request``'s path that are not integers (the router's 404 for them)."""
+    path = request.scope["path"]
+    for pattern, names in _integer_routes(tuple(route.path for route in request.app.routes)):
+        if match := pattern.match(path):
+            return [
+                {"message": "Expected `int`, got a value that is not an integer", "key": name, "source": "path"}
+                for name in names
+                if not re.fullmatch(r"[+-]?\d+", match.group(name))
+            ]
+    return []
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    """Litestar's own errors (401, 403, 404, 405, 413, ...) in the contract's shape."""
+    """Litestar's own errors (401, 403, 404, 405, 413, ...) in the contract's shape.
+
+    A path whose integer parameter is not an integer (``/users/abc``) matches no route, so the router answers
+    404; it gets the 400 an out-of-range integer gets, naming the parameter.
+    """
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         return handle_unexpected(request, exc)
+    if exc.status_code == HTTP_404_NOT_FOUND and (malformed := _malformed_path_integers(request)):
+        detail = f"Validation failed for {request.method} {request.url.path}"
+        return error_response(HTTP_400_BAD_REQUEST, detail, malformed)
     if isinstance(exc.__cause__, SerializationException):
         reason = str(exc.__cause__).removeprefix("JSON is malformed: ")
         return error_response(HTTP_400_BAD_REQUEST, f"Malformed JSON body: {reason}")
@@ -180,6 +218,13 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         return handle_database_unavailable(request, exc)
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
+
+
+def json_not_found(response: Response[Any]) -> Response[Any]:
+    """``after_request``: the HTML 404 page Litestar serves for unknown paths under ``/schema`` becomes JSON."""
+    if response.status_code == HTTP_404_NOT_FOUND and response.media_type == MediaType.HTML:
+        return error_response(HTTP_404_NOT_FOUND, "Not Found")
+    return response
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -119,3 +119,27 @@ async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) ->
     assert echoed.headers["x-request-id"] == "abc-123"
     replaced = await client.get("/tags", headers={"X-Request-ID": "bad id\twith spaces"})
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("/users/abc", "user_id"), ("/users/1e3/posts", "user_id"), ("/posts/1.5", "post_id"), ("/posts/%20", "post_id")],
+)
+async def test_a_non_numeric_id_is_the_same_json_400_as_an_out_of_range_one(
+    client: httpx.AsyncClient, path: str, key: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"status_code", "detail", "extra"}
+    assert [(problem["key"], problem["source"]) for problem in body["extra"]] == [(key, "path")]
+    out_of_range = (await client.get(f"/users/{2**64}")).json()
+    assert {problem["key"] for problem in out_of_range["extra"]} == {"user_id"}
+
+
+@pytest.mark.parametrize("path", ["/schema/nope", "/schema/openapi.yaml", "/schema/a/b"])
+async def test_unknown_paths_under_schema_are_json_404s(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"status_code": 404, "detail": "Not Found"}
