@@ -51,6 +51,13 @@ class UnsupportedMediaTypeError(HTTPException):
     detail = "The body must be application/json (the token endpoint: application/x-www-form-urlencoded)"
 
 
+class EmptyBodyError(HTTPException):
+    """An endpoint that takes a JSON body got none."""
+
+    status_code = HTTP_400_BAD_REQUEST
+    detail = "The request body is missing: this endpoint takes a JSON object"
+
+
 class DatabaseUnavailableError(HTTPException):
     """PostgreSQL cannot be reached or cannot answer in time."""
 
@@ -212,10 +219,25 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseExcept
     return error_response(DatabaseUnavailableError.status_code, detail, headers={"Retry-After": "1"})
 
 
+def _raised_decoding_the_body(exc: BaseException) -> bool:
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name in ("decode_json", "decode_msgpack", "json", "msgpack"):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Anything else: logged with its traceback here, a bare 500 for the client."""
+    """Anything else: logged with its traceback here, a bare 500 for the client.
+
+    A body nested so deeply that decoding it exhausts the recursion limit (``[[[[...]]]]``) is the client's
+    error: a 400.
+    """
     if database_unavailable(exc):
         return handle_database_unavailable(request, exc)
+    if isinstance(exc, RecursionError) and _raised_decoding_the_body(exc):
+        return error_response(HTTP_400_BAD_REQUEST, "Malformed JSON body: nested too deeply")
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
 

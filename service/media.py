@@ -1,4 +1,5 @@
-"""415 for a body in the wrong encoding: JSON for every endpoint that takes one, a form for the token endpoint.
+"""415 for a body in the wrong encoding (JSON for every endpoint that takes one, a form for the token endpoint);
+400 for a missing JSON body.
 
 Attached as ``before_request`` to the handlers that take a body (only there: it would cost every other request).
 """
@@ -12,7 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import BodyKwarg
 
-from service.errors import UnsupportedMediaTypeError
+from service.errors import EmptyBodyError, UnsupportedMediaTypeError
 
 
 def _expected_media_type(handler: HTTPRouteHandler) -> str | None:
@@ -39,9 +40,14 @@ async def require_declared_media_type(request: Request[Any, Any, Any]) -> None:
     if expected is None:
         return
     received = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    json_body = expected == RequestEncodingType.JSON
     if not received and _has_no_body(request):
-        return  # nothing to decode: validation reports the missing fields
-    if received == expected or (expected == RequestEncodingType.JSON and received.endswith("+json")):
+        if json_body:
+            raise EmptyBodyError
+        return  # an empty form: validation reports the missing fields
+    if received == expected or (json_body and received.endswith("+json")):
+        if json_body and not (await request.body()).strip():
+            raise EmptyBodyError
         return
     raise UnsupportedMediaTypeError(
         f"Unsupported Content-Type {received or '(none)'!r}: this endpoint takes {expected}"

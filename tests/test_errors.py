@@ -143,3 +143,25 @@ async def test_unknown_paths_under_schema_are_json_404s(client: httpx.AsyncClien
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
     assert response.json() == {"status_code": 404, "detail": "Not Found"}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [(b"", {}), (b"", {"content-type": "application/json"}), (b"   \n", {"content-type": "application/json"})],
+)
+async def test_a_missing_json_body_is_a_400_that_says_so(
+    client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+) -> None:
+    response = await client.post("/users", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {
+        "status_code": 400,
+        "detail": "The request body is missing: this endpoint takes a JSON object",
+    }
+
+
+async def test_a_body_nested_100000_deep_is_a_400(client: httpx.AsyncClient) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+        response = await client.post("/users", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400
+        assert response.json() == {"status_code": 400, "detail": "Malformed JSON body: nested too deeply"}
