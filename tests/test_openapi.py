@@ -123,3 +123,12 @@ async def test_integer_bounds_are_exact_integers(client: httpx.AsyncClient, docu
     assert (user_id["schema"]["minimum"], user_id["schema"]["maximum"]) == (-(2**63), 2**63 - 1)
     assert (await client.get(f"/users/{2**63 - 1}")).status_code == 404  # the bound itself is accepted
     assert (await client.get(f"/users/{2**63}")).status_code == 400
+
+
+async def test_options_lists_every_method_of_each_path(client: httpx.AsyncClient, document: dict[str, Any]) -> None:
+    for template, operations in document["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        response = await client.options(path)
+        assert response.status_code == 204, path
+        allowed = {method.strip() for method in response.headers["allow"].split(",")}
+        assert allowed == {method.upper() for method in operations} | {"OPTIONS"}, path
