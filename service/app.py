@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import swagger_ui
+from annotated_types import MaxLen, MinLen
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, OpenAPI, Schema, SecurityScheme
+from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from service.auth.controllers import AuthController, MeController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
@@ -26,11 +30,13 @@ from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController
+from service.posts.schemas import PostUpdate
 from service.responses import SchemaResponse
 from service.schemas import INT64_MAX, INT64_MIN
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
+from service.users.schemas import UserUpdate
 
 MAX_BODY_BYTES = 1024 * 1024
 DOCS_ASSETS = "/docs/assets"
@@ -117,6 +123,58 @@ def exact_integer_bounds(document: Any) -> None:
     visit(document)
 
 
+def _refuses_null(annotation: Any) -> Any:
+    """The non-null type of a field declared ``X | SkipJsonSchema[None]`` (None is only its "left out"), or None."""
+    members = get_args(annotation)
+    skipped = [
+        member
+        for member in members
+        if get_origin(member) is Annotated
+        and any(type(meta).__name__ == "SkipJsonSchema" for meta in member.__metadata__)
+    ]
+    kept = [member for member in members if member not in skipped]
+    return kept[0] if skipped and len(kept) == 1 else None
+
+
+def non_nullable_updates(document: OpenAPI, *models: type[BaseModel]) -> None:
+    """Declare the update fields that refuse ``null`` as non-nullable, with their full rules (in place).
+
+    An update body's field may be left out (it keeps its value) but not set to null; pydantic's JSON schema says so
+    (``SkipJsonSchema[None]``), but Litestar renders such a field as ``oneOf: [<type>, null]`` and drops the
+    ``Annotated`` rules of the type (an email's ``format``, its description). Each such property becomes the
+    non-null schema, with the format and description its type declares.
+    """
+    schemas = document.components.schemas if document.components and document.components.schemas else {}
+    for model in models:
+        component = schemas.get(model.__name__)
+        if component is None or not component.properties:
+            continue
+        for name, info in model.model_fields.items():
+            kept = _refuses_null(info.annotation)
+            prop = component.properties.get(name)
+            if kept is None or not isinstance(prop, Schema) or not prop.one_of:
+                continue
+            (schema,) = [option for option in prop.one_of if not (isinstance(option, Schema) and option.type == "null")]
+            if isinstance(schema, Schema):
+                schema = replace(schema, description=prop.description or schema.description)
+                for meta in getattr(kept, "__metadata__", ()):
+                    if isinstance(meta, FieldInfo):
+                        extra = meta.json_schema_extra if isinstance(meta.json_schema_extra, dict) else {}
+                        fmt = extra.get("format")
+                        lengths = {
+                            "min_length": next((m.min_length for m in meta.metadata if isinstance(m, MinLen)), None),
+                            "max_length": next((m.max_length for m in meta.metadata if isinstance(m, MaxLen)), None),
+                        }
+                        schema = replace(
+                            schema,
+                            format=OpenAPIFormat(fmt) if isinstance(fmt, str) else schema.format,
+                            description=prop.description or meta.description or schema.description,
+                            min_length=schema.min_length if lengths["min_length"] is None else lengths["min_length"],
+                            max_length=schema.max_length if lengths["max_length"] is None else lengths["max_length"],
+                        )
+            component.properties[name] = schema
+
+
 def allow_every_method(app: Litestar) -> None:
     """Make each path's automatic ``OPTIONS`` answer list every method the path supports (in place).
 
@@ -174,5 +232,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     )
     app = ServiceApp.from_config(config)
     exact_integer_bounds(app.openapi_schema)
+    non_nullable_updates(app.openapi_schema, UserUpdate, PostUpdate)
     allow_every_method(app)
     return app

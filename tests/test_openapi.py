@@ -132,3 +132,20 @@ async def test_options_lists_every_method_of_each_path(client: httpx.AsyncClient
         assert response.status_code == 204, path
         allowed = {method.strip() for method in response.headers["allow"].split(",")}
         assert allowed == {method.upper() for method in operations} | {"OPTIONS"}, path
+
+
+async def test_update_fields_that_refuse_null_are_not_nullable(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    user, post, signup = schemas["UserUpdate"]["properties"], schemas["PostUpdate"]["properties"], schemas["UserCreate"]
+    for field in ("name", "email", "password"):
+        assert "oneOf" not in user[field], field
+        assert user[field]["type"] == "string", field
+    assert user["role"] == {"$ref": "#/components/schemas/Role"}
+    for field in ("title", "tags"):
+        assert "oneOf" not in post[field], field
+    assert {"type": "null"} in post["body"]["oneOf"]  # null clears a post's body
+    assert user["email"]["format"] == "email"
+    for field in ("email", "password"):  # the same rules as at sign-up
+        for rule in ("minLength", "maxLength", "format"):
+            assert user[field].get(rule) == signup["properties"][field].get(rule), (field, rule)
+    assert (signup["properties"]["password"]["minLength"], signup["properties"]["password"]["maxLength"]) == (8, 128)

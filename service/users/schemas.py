@@ -33,10 +33,13 @@ UserOrder = Annotated[
 ]
 
 
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+
+
 def _password_length(value: str) -> str:
-    length = len(value.strip())
-    if not 8 <= length <= 128:
-        raise ValueError("must be 8 to 128 characters long (not counting surrounding whitespace)")
+    if len(value.strip()) < MIN_PASSWORD:
+        raise ValueError(f"must have at least {MIN_PASSWORD} characters besides surrounding whitespace")
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
@@ -65,9 +68,12 @@ Email = Annotated[
 Password = Annotated[
     str,
     Field(
-        min_length=8,
-        max_length=1024,
-        description="8..128 characters not counting surrounding whitespace; kept exactly as typed",
+        min_length=MIN_PASSWORD,
+        max_length=MAX_PASSWORD,
+        description=(
+            f"{MIN_PASSWORD} to {MAX_PASSWORD} characters, at least {MIN_PASSWORD} of them besides surrounding"
+            " whitespace; kept exactly as typed"
+        ),
     ),
     AfterValidator(_password_length),
 ]

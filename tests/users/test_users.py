@@ -118,7 +118,7 @@ async def test_detail_of_unknown_or_out_of_range_ids(client: httpx.AsyncClient) 
     assert_error(await client.get("/users/-1"), 404)
     assert_error(await client.get(f"/users/{2**63 - 1}"), 404)
     assert_error(await client.get(f"/users/{2**63}"), 400, keys={"user_id"})
-    assert_error(await client.get("/users/abc"), 404)
+    assert_error(await client.get("/users/abc"), 400, keys={"user_id"})  # like an out-of-range id
 
 
 async def test_a_user_updates_their_own_name_and_email(
