@@ -161,14 +161,36 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return error_response(exc.status_code, exc.detail, exc.extra or None, exc.headers)
 
 
+# pydantic names the member of a union it tried in an error's location (``email.function-after[_email(),
+# constrained-str]``, ``email.none``): not part of the field's path as the client sent it.
+_UNION_MEMBER = re.compile(r"^(?:[a-z][a-z-]*\[.*\]|none|str|int|bool|float|list|dict|constrained-[a-z]+)$")
+_NONE_BRANCH = "Input should be None"
+
+
+def _field_path(key: str) -> str:
+    return ".".join(part for part in key.split(".") if not _UNION_MEMBER.match(part)) or "body"
+
+
 def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    """A 400 whose ``extra`` lists each offending field or parameter under ``key``, with a ``message``."""
+    """A 400 whose ``extra`` lists each offending field or parameter under ``key``, with a ``message``.
+
+    ``key`` is the field's path as the client sent it (``email``, ``posts.0.tags.3``), one entry per problem: an
+    optional field that may be left out but not nulled fails both members of its union (the type, and None), and
+    only the first is the problem.
+    """
     problems = exc.extra if isinstance(exc.extra, list) else []
+    extra: list[dict[str, Any]] = []
+    for problem in problems:
+        if not isinstance(problem, dict):
+            extra.append({"key": "body", "message": str(problem)})
+            continue
+        extra.append({**problem, "key": _field_path(str(problem.get("key") or "body"))})
+    real = [entry["key"] for entry in extra if entry.get("message") != _NONE_BRANCH]
     extra = [
-        {**problem, "key": problem.get("key") or "body"}
-        if isinstance(problem, dict)
-        else {"key": "body", "message": str(problem)}
-        for problem in problems
+        entry
+        for entry in extra
+        if entry.get("message") != _NONE_BRANCH
+        or not any(key == entry["key"] or key.startswith(f"{entry['key']}.") for key in real)
     ]
     return error_response(HTTP_400_BAD_REQUEST, exc.detail, extra or [{"key": "body", "message": exc.detail}])
 

@@ -165,3 +165,20 @@ async def test_a_body_nested_100000_deep_is_a_400(client: httpx.AsyncClient) -> 
         response = await client.post("/users", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400
         assert response.json() == {"status_code": 400, "detail": "Malformed JSON body: nested too deeply"}
+
+
+async def test_error_keys_are_field_paths_one_entry_per_problem(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Callable[[User], dict[str, str]]
+) -> None:
+    user = await make_user()
+    response = await client.patch(f"/users/{user.id}", json={"email": "not-an-email"}, headers=token_for(user))
+    body = assert_error(response, 400)
+    assert [problem["key"] for problem in body["extra"]] == ["email"]
+    assert "not a valid email address" in body["extra"][0]["message"]
+    response = await client.patch(
+        f"/users/{user.id}", json={"name": "", "password": "short"}, headers=token_for(user)
+    )
+    assert sorted(problem["key"] for problem in assert_error(response, 400)["extra"]) == ["name", "password"]
+    post = await Post.create(author_id=user.id, title="t")
+    response = await client.patch(f"/posts/{post.id}", json={"tags": ["ok", ""], "title": 5}, headers=token_for(user))
+    assert sorted(problem["key"] for problem in assert_error(response, 400)["extra"]) == ["tags.1", "title"]
