@@ -175,9 +175,7 @@ async def test_error_keys_are_field_paths_one_entry_per_problem(
     body = assert_error(response, 400)
     assert [problem["key"] for problem in body["extra"]] == ["email"]
     assert "not a valid email address" in body["extra"][0]["message"]
-    response = await client.patch(
-        f"/users/{user.id}", json={"name": "", "password": "short"}, headers=token_for(user)
-    )
+    response = await client.patch(f"/users/{user.id}", json={"name": "", "password": "short"}, headers=token_for(user))
     assert sorted(problem["key"] for problem in assert_error(response, 400)["extra"]) == ["name", "password"]
     post = await Post.create(author_id=user.id, title="t")
     response = await client.patch(f"/posts/{post.id}", json={"tags": ["ok", ""], "title": 5}, headers=token_for(user))

@@ -171,19 +171,21 @@ async def create_post(author_id: int, title: str, body: str | None, tags: Sequen
 
 @retry_on_conflict
 async def update_post(post_id: int, changes: dict[str, Any], actor_may_edit: Callable[[int], None]) -> None:
-    """Apply ``changes`` (``tags`` replaces the set) to a post locked for the transaction.
+    """Apply ``changes`` (``tags`` replaces the set) to a post locked for the transaction; ``updated_at`` moves
+    only when a stored value changes.
 
     ``actor_may_edit(author_id)`` raises unless the caller may edit the post; NotFoundException if it is gone.
     """
     async with in_transaction():
-        post = await Post.filter(id=post_id).select_for_update().only("id", "author_id").first()
+        post = await Post.filter(id=post_id).select_for_update().only("id", "author_id", "title", "body").first()
         if post is None:
             raise NotFoundException(f"Post {post_id} not found")
         actor_may_edit(post.author_id)
         tags = changes.pop("tags", None)
-        await Post.filter(id=post_id).update(**changes, updated_at=now())
-        if tags is not None:
-            await replace_tags(post_id, tags)
+        retagged = tags is not None and await replace_tags(post_id, tags)
+        changed = {field: value for field, value in changes.items() if getattr(post, field) != value}
+        if changed or retagged:  # updated_at moves only when something stored changes
+            await Post.filter(id=post_id).update(**changed, updated_at=now())
 
 
 @retry_on_conflict

@@ -31,15 +31,17 @@ async def ensure_tags(names: Iterable[str]) -> dict[str, int]:
     return {row["name"]: row["id"] for row in rows}
 
 
-async def link_tags(links: Sequence[tuple[int, int]]) -> None:
-    """Insert ``(post_id, tag_id)`` links in one statement (the ORM's ``add`` costs two per post)."""
+async def link_tags(links: Sequence[tuple[int, int]]) -> int:
+    """Insert ``(post_id, tag_id)`` links in one statement (the ORM's ``add`` costs two per post); return how many
+    were new (links that exist already are left as they are)."""
     if not links:
-        return
+        return 0
     db = Post._meta.db
     query = db.query_class.into(_THROUGH).columns(_LINKS.backward_key, _LINKS.forward_key)
     for post_id, tag_id in links:
         query = query.insert(post_id, tag_id)
-    await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
+    inserted, _ = await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
+    return int(inserted)
 
 
 async def add_tags(post_id: int, names: Sequence[str]) -> None:
@@ -48,12 +50,20 @@ async def add_tags(post_id: int, names: Sequence[str]) -> None:
     await link_tags([(post_id, tag_ids[name]) for name in names])
 
 
-async def replace_tags(post_id: int, names: Sequence[str]) -> None:
-    """Make ``names`` the post's whole set of tags."""
+async def replace_tags(post_id: int, names: Sequence[str]) -> bool:
+    """Make ``names`` the post's whole set of tags; return whether the set changed.
+
+    The links to keep stay untouched: only the ones to drop are deleted and only the new ones inserted.
+    """
+    tag_ids = await ensure_tags(names)
+    keep = sorted(set(tag_ids.values()))
     db = Post._meta.db
-    unlink = db.query_class.from_(_THROUGH).where(_THROUGH[_LINKS.backward_key] == post_id).delete()
-    await db.execute_query(*unlink.get_parameterized_sql())
-    await add_tags(post_id, names)
+    post_links = _THROUGH[_LINKS.backward_key] == post_id
+    dropped = _THROUGH[_LINKS.forward_key].notin(keep) if keep else None
+    unlink = db.query_class.from_(_THROUGH).where(post_links if dropped is None else post_links & dropped).delete()
+    removed, _ = await db.execute_query(*unlink.get_parameterized_sql())
+    added = await link_tags([(post_id, tag_id) for tag_id in keep])
+    return bool(removed or added)
 
 
 @compiled("limit", "offset")

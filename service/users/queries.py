@@ -20,6 +20,7 @@ from service.security import hash_password
 from service.users.schemas import ProfileIn, User, UserCreate, UserDetail
 
 RECENT_POSTS = 20
+_COMPARABLE = ("name", "email", "role")  # the non-null columns an update may set to the value they already hold
 USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
 """What a user response shows: never the password hash or the token version."""
 
@@ -161,7 +162,15 @@ async def update_user(user_id: int, changes: dict[str, Any]) -> None:
 
 @retry_on_conflict
 async def _update_user(user_id: int, values: dict[str, Any]) -> None:
-    if not await models.User.filter(id=user_id).update(**values, updated_at=now()):
+    """One statement: the row is updated (and ``updated_at`` moved) only if a value differs from what is stored."""
+    differs = Q(
+        *(Q(**{f"{field}__not": value}) for field, value in values.items() if field in _COMPARABLE), join_type="OR"
+    )
+    if "password_hash" in values or not differs.children:
+        target = models.User.filter(id=user_id)  # a new password is always a change (a fresh salt, a new version)
+    else:
+        target = models.User.filter(Q(id=user_id) & differs)
+    if not await target.update(**values, updated_at=now()) and not await models.User.exists(id=user_id):
         raise NotFoundException(f"User {user_id} not found")
 
 

@@ -202,3 +202,20 @@ async def test_delete_keeps_the_tags(
     assert (await client.delete(f"/posts/{second}", headers=token_for(admin))).status_code == 204
     tags = (await client.get("/tags")).json()["items"]
     assert tags == [{"id": tags[0]["id"], "name": "keep", "post_count": 0}]
+
+
+async def test_updated_at_moves_only_when_a_stored_value_changes(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost, token_for: Headers
+) -> None:
+    user = await make_user()
+    post_id = await make_post(user, title="Same", body=None, tags=["a", "b"])
+    before = (await client.get(f"/posts/{post_id}")).json()
+    same = {"title": "  Same ", "body": None, "tags": ["B", "a", "a"]}  # equal once normalised
+    unchanged = await client.patch(f"/posts/{post_id}", json=same, headers=token_for(user))
+    assert unchanged.status_code == 200, unchanged.text
+    assert unchanged.json()["updated_at"] == before["updated_at"]
+    retagged = await client.patch(f"/posts/{post_id}", json={"tags": ["a"]}, headers=token_for(user))
+    assert retagged.json()["tags"] == ["a"]
+    assert retagged.json()["updated_at"] > before["updated_at"]
+    retitled = await client.patch(f"/posts/{post_id}", json={"title": "Other"}, headers=token_for(user))
+    assert retitled.json()["updated_at"] > retagged.json()["updated_at"]

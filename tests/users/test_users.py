@@ -211,3 +211,21 @@ async def test_a_users_posts_newest_first_with_authors_and_tags(
     limited = (await client.get(f"/users/{user.id}/posts", params={"limit": 1, "offset": 1})).json()
     assert [item["id"] for item in limited["items"]] == [first]
     assert_error(await client.get("/users/98765/posts"), 404)
+
+
+async def test_updated_at_moves_only_when_a_stored_value_changes(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    user = await make_user(name="Ada")
+    before = (await client.get(f"/users/{user.id}")).json()
+    same = {"name": " Ada ", "email": before["email"].upper(), "role": "member"}
+    unchanged = await client.patch(f"/users/{user.id}", json=same, headers=token_for(user))
+    assert unchanged.status_code == 200, unchanged.text
+    assert unchanged.json()["updated_at"] == before["updated_at"]
+    renamed = await client.patch(f"/users/{user.id}", json={"name": "Ada L."}, headers=token_for(user))
+    assert renamed.json()["updated_at"] > before["updated_at"]
+    repassworded = await client.patch(
+        f"/users/{user.id}", json={"password": "a new passphrase"}, headers=token_for(user)
+    )
+    assert repassworded.status_code == 200
+    assert repassworded.json()["updated_at"] > renamed.json()["updated_at"]
