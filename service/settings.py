@@ -94,6 +94,8 @@ class Settings:
     shutdown_grace_seconds: float = 20.0
     login_max_failures: int = 5
     login_window_seconds: int = 300
+    login_address_max_failures: int = 100
+    login_address_window_seconds: int = 300
     forwarded_allow_ips: str = ""
 
     @classmethod
@@ -141,5 +143,7 @@ class Settings:
             shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 20.0),
             login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, minimum=1, maximum=10_000),
             login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, minimum=1, maximum=86_400),
+            login_address_max_failures=_int(env, "LOGIN_ADDRESS_MAX_FAILURES", 100, minimum=1, maximum=1_000_000),
+            login_address_window_seconds=_int(env, "LOGIN_ADDRESS_WINDOW_SECONDS", 300, minimum=1, maximum=86_400),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "").strip(),
         )

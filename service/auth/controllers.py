@@ -37,16 +37,16 @@ class AuthController(Controller):
         """Exchange an email (``username``) and password for a bearer token.
 
         401 if they do not match (the same answer, in the same time, whether or not the email exists); 429 with
-        ``Retry-After`` after too many failures for the account or from the client address.
+        ``Retry-After`` after a few failures for the account (``LOGIN_MAX_FAILURES``), or many from the client
+        address (``LOGIN_ADDRESS_MAX_FAILURES``).
         """
         email = data.username.lower()
-        keys = queries.throttle_keys(email, request.client.host if request.client else None)
-        window = settings.login_window_seconds
-        if wait := await queries.seconds_blocked(keys, settings.login_max_failures, window):
+        limits = queries.throttle_limits(email, request.client.host if request.client else None, settings)
+        if wait := await queries.seconds_blocked(limits):
             raise RateLimitedError(headers={"Retry-After": str(wait)})
         user = await queries.fetch_user_by_email(email)
         if not await verify_password(user.password_hash if user else None, data.password) or user is None:
-            await queries.record_failure(keys, window)
+            await queries.record_failure(limits)
             raise unauthorized("Incorrect email or password")
         await queries.forget_failures(email)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)

@@ -43,13 +43,42 @@ async def test_an_account_is_locked_after_too_many_failures_even_with_the_right_
     assert_error(await attempt(elsewhere, "ADA@example.com", PASSWORD), 429)
 
 
-async def test_an_address_is_locked_after_failures_across_accounts(
-    client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, make_user: MakeUser, app_settings: Settings
+async def test_twenty_users_behind_one_address_each_mistyping_once_all_sign_in(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    """One office behind a NAT: typos of different people do not add up to a lockout for everyone."""
+    emails = [f"colleague{n}@example.com" for n in range(20)]
+    for email in emails:
+        await make_user(email=email)
+    for email in emails:
+        assert_error(await attempt(client, email, "mistyped"), 401)
+        response = await attempt(client, email, PASSWORD)
+        assert response.status_code == 200, response.text
+
+
+async def test_a_locked_account_does_not_lock_others_at_the_same_address(
+    client: httpx.AsyncClient, make_user: MakeUser, app_settings: Settings
+) -> None:
+    await make_user(email="ada@example.com")
+    await make_user(email="grace@example.com")
+    for _ in range(app_settings.login_max_failures):
+        assert_error(await attempt(client, "ada@example.com", "wrong"), 401)
+    assert_error(await attempt(client, "ada@example.com", "wrong"), 429)  # the 6th try on the account
+    assert (await attempt(client, "grace@example.com", PASSWORD)).status_code == 200
+
+
+async def test_an_address_is_locked_after_a_spray_across_many_accounts(
+    app: Any, elsewhere: httpx.AsyncClient, make_user: MakeUser, app_settings: Settings
 ) -> None:
     await make_user(email="grace@example.com")
-    for n in range(app_settings.login_max_failures):
-        assert_error(await attempt(client, f"guess{n}@example.com", "wrong"), 401)
-    assert_error(await attempt(client, "grace@example.com", PASSWORD), 429)
+    limit = app_settings.login_address_max_failures
+    assert limit > app_settings.login_max_failures
+    async with client_from(app, "198.51.100.7") as sprayer:
+        for n in range(limit):
+            assert_error(await attempt(sprayer, f"guess{n}@example.com", "wrong"), 401)
+        locked = await attempt(sprayer, "grace@example.com", PASSWORD)
+        assert_error(locked, 429)
+        assert 0 < int(locked.headers["retry-after"]) <= app_settings.login_address_window_seconds
     assert (await attempt(elsewhere, "grace@example.com", PASSWORD)).status_code == 200
 
 
@@ -78,7 +107,7 @@ async def test_the_lock_ends_with_its_window_and_lives_in_the_database(
         rows = await connection.fetch("SELECT key, failures FROM login_throttles ORDER BY key")
         assert {row["key"]: row["failures"] for row in rows} == {
             "email:ada@example.com": app_settings.login_max_failures,
-            "ip:127.0.0.1": app_settings.login_max_failures,
+            "ip:127.0.0.1": app_settings.login_max_failures,  # counted, far below the address's own limit
         }
         await connection.execute(
             "UPDATE login_throttles SET window_started_at = now() - make_interval(secs => $1)",
