@@ -113,6 +113,24 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
             _observe(query, started)
 
 
+class ConnectRefusedError(asyncpg.PostgresConnectionError):  # type: ignore[misc]
+    """PostgreSQL answered a new connection with an error: the database is unavailable for now (a 503).
+
+    For example 55000 "database ... is not currently accepting connections" (``ALLOW_CONNECTIONS false``), which
+    at any other time would be an error in a statement.
+    """
+
+
+async def connect_or_refused(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """``asyncpg.connect`` for the pool, with a server's refusal raised as ``ConnectRefusedError``."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            raise
+        raise ConnectRefusedError(f"PostgreSQL refused the connection: {exc.sqlstate} {exc}") from exc
+
+
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
     """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
 
@@ -178,7 +196,11 @@ class ServiceDBClient(AsyncpgDBClient):
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         if self.migration_lock and self._lock_connection is None:
             await self._take_migration_lock(kwargs)
-        options: dict[str, Any] = {"max_queries": 50_000, "max_inactive_connection_lifetime": 300.0}
+        options: dict[str, Any] = {
+            "max_queries": 50_000,
+            "max_inactive_connection_lifetime": 300.0,
+            "connect": connect_or_refused,
+        }
         options.update(kwargs)
         pool = BoundedPool(None, record_class=asyncpg.Record, **options)
         pool.acquire_timeout = self.acquire_timeout

@@ -24,9 +24,12 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
+from service.dbclient import ConnectRefusedError
+
 logger = logging.getLogger("service.errors")
 
 _UNAVAILABLE = (
+    ConnectRefusedError,  # PostgreSQL answered a new connection with an error (55000, 28P01, 3D000, ...)
     DBConnectionError,  # also an OSError
     OSError,
     TimeoutError,
@@ -95,12 +98,29 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+# SQLSTATE classes that mean "not now": 08 connection exception, 53 insufficient resources (too many connections,
+# out of memory or disk), 57P operator intervention (shutting down, starting up, terminated).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) means PostgreSQL cannot be reached or cannot serve right now."""
+    """Whether ``exc`` (or what caused it) means PostgreSQL cannot be reached or cannot serve right now.
+
+    The one place that decides: asyncpg's connection errors and the SQLSTATE classes above, a refusal while
+    connecting (``ConnectRefusedError``, e.g. 55000 "not currently accepting connections"), a closed connection,
+    a timeout. Everything that is decided here is a 503, on ``/health`` and on the API.
+    """
     for error in _chain(exc):
         if isinstance(error, _UNAVAILABLE):
             return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
         if isinstance(error, asyncpg.InterfaceError) and "closed" in str(error):
+            return True
+        if isinstance(error, asyncpg.InternalClientError) and "another operation" in str(error):
+            # a pooled connection whose session the server ended while it sat idle (pg_terminate_backend, an
+            # administrator's shutdown): asyncpg reports the unsolicited error as a protocol state clash
             return True
     return False
 

@@ -15,8 +15,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from tortoise.exceptions import OperationalError
 
 from service import db
+from service.dbclient import ConnectRefusedError
+from service.errors import database_unavailable
 from service.settings import Settings
 from tests.postgres import StoppablePostgres, create_database, drop_database
 from tests.serving import serve
@@ -145,3 +148,66 @@ async def test_a_statement_stuck_past_the_command_timeout_is_a_503_and_rolls_bac
                 await blocker.close()
             unchanged = (await client.get(f"/posts/{post['id']}")).json()
             assert (unchanged["title"], unchanged["tags"]) == ("before", ["x"])
+
+
+REFUSALS = {
+    # SQLSTATE 55000 at connect: "database ... is not currently accepting connections" (superusers included)
+    "connections disallowed": ("ALLOW_CONNECTIONS false", "ALLOW_CONNECTIONS true"),
+}
+TERMINATE_OTHERS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+)
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+async def test_a_database_that_refuses_new_connections_is_a_503_and_the_service_recovers(
+    own_postgres: StoppablePostgres, own_database: str, refusal: str
+) -> None:
+    refuse, allow = REFUSALS[refusal]
+    name = own_database.split("?", 1)[0].rsplit("/", 1)[1]
+    with serve(own_database, **TIMEOUTS) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+            assert (await client.get("/users")).status_code == 200
+            admin = await asyncpg.connect(own_postgres.uri)
+            try:
+                await admin.execute(f'ALTER DATABASE "{name}" WITH {refuse}')
+                await admin.execute(TERMINATE_OTHERS, name)
+                for path in ("/health", "/users", "/posts/1", "/tags", "/users/1"):
+                    response, elapsed = await get(client, path)
+                    assert response.status_code == 503, (refusal, path, response.text)
+                    assert elapsed < BOUND, (path, elapsed)
+                    if path == "/health":
+                        assert response.json() == {"status": "degraded", "database": "unavailable"}
+                    else:
+                        assert response.json()["status_code"] == 503
+            finally:
+                await admin.execute(f'ALTER DATABASE "{name}" WITH {allow}')
+                await admin.close()
+            deadline = time.monotonic() + 30
+            while (await client.get("/health")).status_code != 200:
+                assert time.monotonic() < deadline, "the service did not recover"
+                await asyncio.sleep(0.2)
+            assert (await client.get("/users")).status_code == 200
+        assert served.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (asyncpg.exceptions.TooManyConnectionsError("too many connections"), True),  # 53300
+        (asyncpg.exceptions.OutOfMemoryError("out of memory"), True),  # 53200
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),  # 57P03
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),  # 57P01
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), True),  # 08003
+        (ConnectRefusedError("55000 not currently accepting connections"), True),
+        (asyncpg.exceptions.ObjectNotInPrerequisiteStateError("in a statement"), False),  # 55000, not at connect
+        (asyncpg.exceptions.UniqueViolationError("duplicate"), False),  # 23505
+        (asyncpg.exceptions.DataError("bad value"), False),  # 22000
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_every_kind_of_refusal_is_classified_in_one_place(error: Exception, unavailable: bool) -> None:
+    assert database_unavailable(error) is unavailable
+    wrapped = OperationalError("wrapped by Tortoise")
+    wrapped.__cause__ = error
+    assert database_unavailable(wrapped) is unavailable
