@@ -20,6 +20,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+from litestar.utils import ensure_async_callable
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -193,6 +194,18 @@ def allow_every_method(app: Litestar) -> None:
                 cell.cell_contents = route
 
 
+def json_schema_not_found(app: Litestar) -> None:
+    """Unknown paths under ``/schema`` answer the JSON 404 every other unknown path answers (in place).
+
+    Litestar's OpenAPI router serves them an HTML page from a handler of its own; that handler alone gets an
+    ``after_request`` hook turning the page into the contract's error body (no other request pays for the hook).
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if getattr(handler.fn, "__name__", "") == "handle_schema_path_not_found":
+                handler.after_request = ensure_async_callable(json_not_found)
+
+
 def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings.from_env()
@@ -224,7 +237,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "optional_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        after_request=json_not_found,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         response_class=SchemaResponse,
@@ -234,4 +246,5 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     exact_integer_bounds(app.openapi_schema)
     non_nullable_updates(app.openapi_schema, UserUpdate, PostUpdate)
     allow_every_method(app)
+    json_schema_not_found(app)
     return app
