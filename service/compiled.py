@@ -166,8 +166,9 @@ class _Plan:
     def instance(self, values: Mapping[str, Any]) -> AwaitableQuery[Any]:
         """A copy of the template that runs this plan's SQL with ``values``, on the connection chosen now."""
         query = copy.copy(self.template)
-        query.query = _BoundSQL(self.sql, self.bind(values))  # type: ignore[assignment]
-        query._db = None  # type: ignore[assignment]
+        untyped: Any = query  # the copy's pypika query and connection are replaced: neither is typed for that
+        untyped.query = _BoundSQL(self.sql, self.bind(values))
+        untyped._db = None
         query._db = query._choose_db(self.for_write)
         if isinstance(query, QuerySet):
             query._prefetch_map = {}
@@ -600,12 +601,13 @@ class _Call(Awaitable[R]):
         return self._run().__await__()
 
     async def _run(self) -> R:
-        result = await self.plan.run(self.values)
-        if self.plan.prefetches and result:
-            parents = result if isinstance(result, list) else [result]
+        found = await self.plan.run(self.values)
+        if self.plan.prefetches and found:
+            parents = found if isinstance(found, list) else [found]
             for prefetch in self.plan.prefetches:
                 await prefetch.attach(parents)
-        return result  # type: ignore[no-any-return]
+        result: R = found  # what awaiting the queryset returns (tests/test_compiled.py compares them)
+        return result
 
 
 class Compiled(Generic[P, R]):
