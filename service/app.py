@@ -88,12 +88,12 @@ class ServiceApp(Litestar):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._observed = RequestLogMiddleware(super().__call__)  # type: ignore[arg-type]
+        self._observed = RequestLogMiddleware(super().__call__)
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
     ) -> None:
-        await self._observed(scope, receive, send)  # type: ignore[arg-type]
+        await self._observed(scope, receive, send)
 
 
 def exact_integer_bounds(document: Any) -> None:

@@ -9,19 +9,21 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.dbclient import track_queries
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")
 REQUEST_ID_HEADER = "x-request-id"
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+AnyScope = Scope | LifeSpanScope
+AnyReceive = Receive | LifeSpanReceive
+AnySend = Send | LifeSpanSend
+ASGIApp = Callable[[AnyScope, AnyReceive, AnySend], Awaitable[None]]
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 # Loggers that would print statement parameters (password hashes among them) if they ever reached DEBUG.
 _PARAMETER_LOGGERS = ("tortoise.db_client", "tortoise", "aerich")
@@ -69,7 +71,7 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Mapping[str, Any]) -> str:
     for name, value in scope["headers"]:
         if name == _HEADER and _VALID_REQUEST_ID.match(value):
             return str(value.decode("ascii"))
@@ -82,21 +84,23 @@ class RequestLogMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+    async def __call__(self, scope: AnyScope, receive: AnyReceive, send: AnySend) -> None:
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        request: Mapping[str, Any] = scope
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = _request_id(request)
         status = 500
+        forward: Callable[[Any], Awaitable[None]] = send
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_id(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]
                 message = {**message, "headers": headers}
-            await send(message)
+            await forward(message)
 
         with track_queries() as stats:
             try:
@@ -108,8 +112,8 @@ class RequestLogMiddleware:
                         extra={
                             "fields": {
                                 "request_id": request_id,
-                                "method": scope["method"],
-                                "path": scope["path"],
+                                "method": request["method"],
+                                "path": request["path"],
                                 "status": status,
                                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                                 "queries": stats.count,
