@@ -17,15 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolAcquireContext
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+if TYPE_CHECKING:  # asyncpg's classes are generic over the record class in its stubs only
+    _Connection = asyncpg.Connection[asyncpg.Record]
+    _Pool = asyncpg.Pool[asyncpg.Record]
+    _AcquireContext = PoolAcquireContext[asyncpg.Record]
+else:
+    _Connection = asyncpg.Connection
+    _Pool = asyncpg.Pool
+    _AcquireContext = PoolAcquireContext
 
 sql_logger = logging.getLogger("service.sql")
 migration_logger = logging.getLogger("service.migrations")
@@ -70,7 +79,7 @@ def _observe(query: str, started: float) -> None:
         sql_logger.info("%.2f ms  %s", elapsed * 1000, " ".join(query.split()))
 
 
-class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
+class ObservedConnection(_Connection):
     """An asyncpg connection that reports each statement to ``_observed`` and skips the release reset."""
 
     def get_reset_query(self) -> str:
@@ -80,7 +89,7 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
         started = time.perf_counter()
         try:
-            return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+            return await super().execute(query, *args, timeout=timeout)
         finally:
             _observe(query, started)
 
@@ -91,10 +100,12 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
         finally:
             _observe(command, started)
 
-    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[Any]:
+    async def fetch(
+        self, query: str, *args: object, timeout: float | None = None, record_class: type[Any] | None = None
+    ) -> list[Any]:
         started = time.perf_counter()
         try:
-            return await super().fetch(query, *args, **kwargs)  # type: ignore[no-any-return]
+            return await super().fetch(query, *args, timeout=timeout, record_class=record_class)
         finally:
             _observe(query, started)
 
@@ -113,7 +124,7 @@ class ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
             _observe(query, started)
 
 
-class ConnectRefusedError(asyncpg.PostgresConnectionError):  # type: ignore[misc]
+class ConnectRefusedError(asyncpg.PostgresConnectionError):
     """PostgreSQL answered a new connection with an error: the database is unavailable for now (a 503).
 
     For example 55000 "database ... is not currently accepting connections" (``ALLOW_CONNECTIONS false``), which
@@ -131,7 +142,7 @@ async def connect_or_refused(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise ConnectRefusedError(f"PostgreSQL refused the connection: {exc.sqlstate} {exc}") from exc
 
 
-class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
+class BoundedPool(_Pool):
     """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
 
     - **Fair.** asyncpg hands a released connection to whichever task asks next, so under load a waiting request
@@ -145,33 +156,60 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
 
     def __init__(self, *args: Any, max_size: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, max_size=max_size, **kwargs)
-        self._turns = asyncio.Semaphore(max_size)
-        self._holding: set[Any] = set()
+        self.turns = asyncio.Semaphore(max_size)
+        self.holding: set[Any] = set()
 
-    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
-        return PoolAcquireContext(self, self.acquire_timeout if timeout is None else timeout)
+    def acquire(self, *, timeout: float | None = None) -> _FairAcquire:
+        return _FairAcquire(self, self.acquire_timeout if timeout is None else timeout)
 
-    async def _acquire(self, timeout: float | None) -> Any:
-        if timeout is None or not self._turns.locked():
-            await self._turns.acquire()
-        else:
-            async with asyncio.timeout(timeout):
-                await self._turns.acquire()
-        try:
-            connection = await super()._acquire(None)
-        except BaseException:
-            self._turns.release()
-            raise
-        self._holding.add(connection)
-        return connection
+    async def take_turn(self, timeout: float | None) -> None:
+        """Wait, in arrival order, until one of the pool's connections is this caller's to take."""
+        if timeout is None or not self.turns.locked():
+            await self.turns.acquire()
+            return
+        async with asyncio.timeout(timeout):
+            await self.turns.acquire()
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         try:
             await super().release(connection, timeout=timeout)
         finally:
-            if connection in self._holding:
-                self._holding.discard(connection)
-                self._turns.release()
+            if connection in self.holding:
+                self.holding.discard(connection)
+                self.turns.release()
+
+
+class _FairAcquire(_AcquireContext):
+    """``pool.acquire()``, awaited or used with ``async with``: the pool's turn first, then asyncpg's own acquire
+    (with no timeout of its own: holding a turn means a connection is free or about to be)."""
+
+    def __init__(self, pool: BoundedPool, timeout: float | None) -> None:
+        super().__init__(pool, None)
+        self.fair_pool = pool
+        self.turn_timeout = timeout
+
+    async def __aenter__(self) -> Any:
+        await self.fair_pool.take_turn(self.turn_timeout)
+        try:
+            connection = await super().__aenter__()
+        except BaseException:
+            self.fair_pool.turns.release()
+            raise
+        self.fair_pool.holding.add(connection)
+        return connection
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._take().__await__()
+
+    async def _take(self) -> Any:
+        await self.fair_pool.take_turn(self.turn_timeout)
+        try:
+            connection = await _AcquireContext(self.fair_pool, None)
+        except BaseException:
+            self.fair_pool.turns.release()
+            raise
+        self.fair_pool.holding.add(connection)
+        return connection
 
 
 class ServiceDBClient(AsyncpgDBClient):
@@ -183,7 +221,7 @@ class ServiceDBClient(AsyncpgDBClient):
     the other, and each sees what the previous one applied.
     """
 
-    connection_class = ObservedConnection
+    connection_class: Any = ObservedConnection
 
     def __init__(
         self, *args: Any, acquire_timeout: float | None = None, migration_lock: bool = False, **kwargs: Any
