@@ -20,6 +20,7 @@ from service.users import queries as users
 def hot_statements(user_count: int, post_count: int) -> dict[str, tuple[str, list[Any]]]:
     """Statement label -> (SQL, parameters) for the reads the benchmark loads, as the compiled querysets send them."""
     user_id, post_id = max(1, user_count // 2), max(1, post_count // 2)
+    second_page_keys = list(range(max(1, post_count - 39), max(2, post_count - 19)))
     return {
         "GET /users/{id}: user, profile, post count, 20 recent posts": users._user_detail.plan(user_id),
         "GET /users?role=member: page and total": users._user_page.plan(20, None, Role.MEMBER, None, "-created_at"),
@@ -29,7 +30,7 @@ def hot_statements(user_count: int, post_count: int) -> dict[str, tuple[str, lis
         "GET /posts?offset=20: total": posts._count_all.plan(),
         "GET /posts?offset=20: page": posts._post_page.plan(20, 20, None, None, None, "-created_at"),
         "GET /posts?offset=20: tags of the page": posts._post_page.prefetch_plan(
-            "tags", list(range(max(1, post_count - 39), post_count - 19)), 20, 20, None, None, None, "-created_at"
+            "tags", second_page_keys, 20, 20, None, None, None, "-created_at"
         ),
         "GET /posts/{id}: post, author and tags": posts._post_by_id.plan(post_id),
     }

@@ -122,6 +122,12 @@ class _BoundSQL:
         return self.sql, self.params
 
 
+def _connection(model: type[Model], for_write: bool) -> Any:
+    """The connection a query on ``model`` runs on now, chosen as Tortoise chooses it (``_choose_db``): its router,
+    else the model's connection, which inside ``in_transaction()`` is that transaction's."""
+    return (router.db_for_write(model) if for_write else router.db_for_read(model)) or model._meta.db
+
+
 @dataclass(slots=True)
 class _Plan:
     """One compiled shape: the built query (never run itself), its SQL, its parameters and their slots."""
@@ -150,8 +156,7 @@ class _Plan:
         template = self.template
         assert isinstance(template, QuerySet)
         model = template.model
-        db = (router.db_for_write(model) if self.for_write else router.db_for_read(model)) or model._meta.db
-        _, rows = await db.execute_query(self.sql, self.bind(values))
+        _, rows = await _connection(model, self.for_write).execute_query(self.sql, self.bind(values))
         result = self.hydration.instances(rows)
         if not template._single:
             return result
@@ -168,8 +173,7 @@ class _Plan:
         query = copy.copy(self.template)
         untyped: Any = query  # the copy's pypika query and connection are replaced: neither is typed for that
         untyped.query = _BoundSQL(self.sql, self.bind(values))
-        untyped._db = None
-        query._db = query._choose_db(self.for_write)
+        untyped._db = _connection(query.model, self.for_write)
         if isinstance(query, QuerySet):
             query._prefetch_map = {}
             query._prefetch_queries = {}

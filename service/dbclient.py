@@ -162,13 +162,21 @@ class BoundedPool(_Pool):
     def acquire(self, *, timeout: float | None = None) -> _FairAcquire:
         return _FairAcquire(self, self.acquire_timeout if timeout is None else timeout)
 
-    async def take_turn(self, timeout: float | None) -> None:
-        """Wait, in arrival order, until one of the pool's connections is this caller's to take."""
+    async def take(self, timeout: float | None) -> Any:
+        """Wait, in arrival order, for this caller's turn (at most ``timeout`` seconds when one must be waited
+        for), then take a connection with asyncpg's own acquire, which a turn keeps from waiting."""
         if timeout is None or not self.turns.locked():
             await self.turns.acquire()
-            return
-        async with asyncio.timeout(timeout):
-            await self.turns.acquire()
+        else:
+            async with asyncio.timeout(timeout):
+                await self.turns.acquire()
+        try:
+            connection = await _AcquireContext(self, None)
+        except BaseException:
+            self.turns.release()
+            raise
+        self.holding.add(connection)
+        return connection
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         try:
@@ -189,27 +197,13 @@ class _FairAcquire(_AcquireContext):
         self.turn_timeout = timeout
 
     async def __aenter__(self) -> Any:
-        await self.fair_pool.take_turn(self.turn_timeout)
-        try:
-            connection = await super().__aenter__()
-        except BaseException:
-            self.fair_pool.turns.release()
-            raise
-        self.fair_pool.holding.add(connection)
-        return connection
+        if self.connection is not None or self.done:
+            raise asyncpg.InterfaceError("a connection is already acquired")
+        self.connection = await self.fair_pool.take(self.turn_timeout)
+        return self.connection
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._take().__await__()
-
-    async def _take(self) -> Any:
-        await self.fair_pool.take_turn(self.turn_timeout)
-        try:
-            connection = await _AcquireContext(self.fair_pool, None)
-        except BaseException:
-            self.fair_pool.turns.release()
-            raise
-        self.fair_pool.holding.add(connection)
-        return connection
+        return self.fair_pool.take(self.turn_timeout).__await__()
 
 
 class ServiceDBClient(AsyncpgDBClient):

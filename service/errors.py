@@ -264,7 +264,7 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseExcept
 def _raised_decoding_the_body(exc: BaseException) -> bool:
     frame = exc.__traceback__
     while frame is not None:
-        if frame.tb_frame.f_code.co_name in ("decode_json", "decode_msgpack", "json", "msgpack"):
+        if frame.tb_frame.f_code.co_name in ("decode_json", "decode_msgpack"):
             return True
         frame = frame.tb_next
     return False
