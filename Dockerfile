@@ -24,7 +24,7 @@ COPY migrations/ ./migrations/
 COPY service/ ./service/
 
 # Why an editable install in /app rather than a plain `pip install .`:
-# service/db.py finds the migrations as <parent of the imported `service` package>/migrations. A regular install
+# service/db/ finds the migrations as <parent of the imported `service` package>/migrations. A regular install
 # copies only the `service` package into site-packages, so the code would look in site-packages/migrations, find
 # no migration files, and the API's start-up check would refuse every migrated database ("migrations this code
 # does not know"). Installed with `-e`, `service` is imported from /app/service wherever the process starts, so

@@ -24,7 +24,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
-from service.dbclient import ConnectRefusedError
+from service.db.client import ConnectRefusedError
 
 logger = logging.getLogger("service.errors")
 

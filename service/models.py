@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from tortoise import fields
+from tortoise import Tortoise, fields
 from tortoise.models import Model
+
+APP_LABEL = "models"
+"""The aerich app that holds every model (its migrations live in ``migrations/models``)."""
+MODEL_MODULES = ["service.models", "aerich.models"]
 
 
 class Role(StrEnum):
@@ -115,3 +119,9 @@ class RowCount(Model):
 
     class Meta:
         table = "row_counts"
+
+
+# Resolve the relations between the models now, once, for whoever imports them: pydantic_model_creator (the
+# response schemas) needs them and silently leaves unresolved relations out. Tortoise.init (the pool, aerich)
+# later builds on the same models.
+Tortoise.init_models([__name__, "aerich.models"], APP_LABEL)

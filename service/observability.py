@@ -15,7 +15,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
-from service.dbclient import track_queries
+from service.db.client import track_queries
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")

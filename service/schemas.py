@@ -9,15 +9,11 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
-from tortoise import Tortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.fields.relational import ReverseRelation
 from tortoise.models import Model
 
-from service.db import APP_LABEL, MODEL_MODULES
-
-# Relations must be known before the first pydantic_model_creator, or they are silently left out.
-Tortoise.init_models(MODEL_MODULES, APP_LABEL)
+from service import models  # noqa: F401 - the models' relations must be resolved before pydantic_model_creator
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -29,7 +29,7 @@ from tortoise.transactions import in_transaction
 from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.compiled import Compiled, CompileError, compiled
-from service.dbclient import track_queries
+from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
 from service.posts import queries as post_queries
 from service.tags import queries as tag_queries

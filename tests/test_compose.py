@@ -283,7 +283,7 @@ def test_invariants_catch_a_broken_file(mutate: Callable[[Config], None]) -> Non
 
 
 def test_dockerfile_keeps_migrations_next_to_the_code() -> None:
-    """service/db.py looks for <parent of the service package>/migrations: the image must keep them together."""
+    """service/db/ looks for <parent of the service package>/migrations: the image must keep them together."""
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     instructions = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
     assert instructions[0].startswith("FROM python:3.11-slim")

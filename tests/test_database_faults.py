@@ -18,7 +18,7 @@ import pytest
 from tortoise.exceptions import OperationalError
 
 from service import db
-from service.dbclient import ConnectRefusedError
+from service.db.client import ConnectRefusedError
 from service.errors import database_unavailable
 from service.settings import Settings
 from tests.postgres import StoppablePostgres, create_database, drop_database

@@ -1,4 +1,4 @@
-"""The service's pool (service/dbclient.py's BoundedPool): connections go to waiting requests in arrival order,
+"""The service's pool (service/db/client.py's BoundedPool): connections go to waiting requests in arrival order,
 and a wait is bounded. asyncpg's own pool lets a newcomer take a connection released to a waiter, which makes
 the latency tail under load long; these tests fail on such a pool."""
 
@@ -10,7 +10,7 @@ import itertools
 import asyncpg
 import pytest
 
-from service.dbclient import BoundedPool
+from service.db.client import BoundedPool
 
 
 async def open_pool(database_url: str, size: int, acquire_timeout: float | None = None) -> BoundedPool:

@@ -1,6 +1,6 @@
 """Every list and detail endpoint sends a fixed number of SQL statements, whatever the number of rows.
 
-Statements are counted where they leave for PostgreSQL (``service.dbclient.track_queries``, the counter behind
+Statements are counted where they leave for PostgreSQL (``service.db.client.track_queries``, the counter behind
 the access log's ``queries`` field), BEGIN and COMMIT included. Each endpoint is measured on a small and a large
 data set: an N+1 shows up as a count that grows with the data and fails the test that names the endpoint.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.dbclient import track_queries
+from service.db.client import track_queries
 from service.models import Profile, User
 from tests.conftest import MakePost, MakeUser
 

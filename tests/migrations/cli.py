@@ -20,7 +20,7 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 AERICH_INI = PROJECT_ROOT / "aerich.ini"
 AERICH = str(Path(sys.executable).with_name("aerich"))
 TIMEOUT = 60.0  # seconds; only a guard against a hung subprocess, never a measurement
-WAITING_FOR_LOCK = "another process is migrating this database"  # service.dbclient's warning while it waits
+WAITING_FOR_LOCK = "another process is migrating this database"  # service.db.client's warning while it waits
 
 # python -c: the service's start-up upgrade (service.db.upgrade), printing each applied file on its own line.
 PROGRAMMATIC_UPGRADE = (
@@ -169,7 +169,7 @@ async def downgrade(database_url: str) -> list[str]:
     return result.lines("Success downgrading to")
 
 
-def write_config(path: Path, location: Path, tortoise_orm: str = "service.db.TORTOISE_ORM") -> Path:
+def write_config(path: Path, location: Path, tortoise_orm: str = "service.db.config.TORTOISE_ORM") -> Path:
     """An aerich.ini like the project's, reading its migrations from ``location``."""
     path.write_text(f'[tool.aerich]\ntortoise_orm = "{tortoise_orm}"\nlocation = "{location}"\nsrc_folder = "./."\n')
     return path

@@ -3,7 +3,7 @@
 The check runs ``aerich migrate --offline`` against a temporary copy of migrations/ (through a temporary aerich.ini
 whose ``location`` points at the copy), so whatever aerich generates never lands in the repository. Offline, aerich
 diffs the models against the ``MODELS_STATE`` of the latest migration file and needs no database, but importing
-``service.db.TORTOISE_ORM`` without DATABASE_URL would start the embedded server: the subprocess gets a URL of a
+``service.db.config.TORTOISE_ORM`` without DATABASE_URL would start the embedded server: the subprocess gets a URL of a
 server that does not exist. A second test proves the gate can fail, with a copy of service/models.py that has one
 more field, loaded through a config module on PYTHONPATH.
 """
@@ -36,7 +36,9 @@ class Drift:
         return f"{self.result.output}\n{files}"
 
 
-async def aerich_diff(workdir: Path, tortoise_orm: str = "service.db.TORTOISE_ORM", pythonpath: str = "") -> Drift:
+async def aerich_diff(
+    workdir: Path, tortoise_orm: str = "service.db.config.TORTOISE_ORM", pythonpath: str = ""
+) -> Drift:
     """``aerich migrate --offline --name drift_check`` on a copy of migrations/ in ``workdir``."""
     location = workdir / "migrations"
     shutil.copytree(cli.MIGRATIONS_DIR, location, ignore=shutil.ignore_patterns("__pycache__"))

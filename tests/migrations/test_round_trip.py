@@ -4,7 +4,7 @@ How the steps are taken, and why: the operator runs ``aerich -c aerich.ini upgra
 pending file at once. To stop after each file and still go through that real path, the ``upgrade_pass`` fixture
 (conftest.py) copies the project's migration files, one at a time, into a temporary migrations folder whose own
 aerich.ini differs from the project's only in ``location``, and runs ``aerich upgrade`` after each copy: the real
-CLI, the real ``service.db.TORTOISE_ORM`` (with its advisory lock) and the real files apply exactly one file per
+CLI, the real ``service.db.config.TORTOISE_ORM`` (with its advisory lock) and the real files apply exactly one file per
 call. The live schema is read from PostgreSQL's catalog after every step (tables, columns with type, nullability,
 default and comment, indexes, constraints, triggers, sequences, views, types and functions).
 

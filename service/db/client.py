@@ -1,6 +1,6 @@
 """The asyncpg client behind Tortoise: bounded pool waits, statement counting and SQL logging.
 
-Tortoise loads this module as its connection ``engine`` (see ``service.db.tortoise_config``). It is the stock
+Tortoise loads this module as its connection ``engine`` (see ``service.db.config.tortoise_config``). It is the stock
 asyncpg client with three changes:
 
 - the pool is an ``asyncpg.Pool`` whose ``acquire`` waits at most ``acquire_timeout`` seconds and then raises
@@ -38,6 +38,8 @@ else:
 
 sql_logger = logging.getLogger("service.sql")
 migration_logger = logging.getLogger("service.migrations")
+# pg_advisory_lock key held while migrations run: the ASCII bytes of "aerichmg" as a signed 64-bit integer.
+MIGRATION_LOCK_KEY = int.from_bytes(b"aerichmg", "big", signed=True)
 
 
 @dataclass(slots=True)
@@ -210,9 +212,9 @@ class ServiceDBClient(AsyncpgDBClient):
     """Tortoise's asyncpg client with the bounded, observed pool above.
 
     With ``migration_lock=True`` the client also holds ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` on a connection of
-    its own from the moment its pool opens until it closes. aerich's commands use such a client (aerich.ini points
-    at ``service.db.TORTOISE_ORM``), and so does the service's start-up upgrade: concurrent upgrades run one after
-    the other, and each sees what the previous one applied.
+    its own from the moment its pool opens until it closes. aerich's commands use such a client (aerich.ini
+    points at ``service.db.config.TORTOISE_ORM``), and so does the service's start-up upgrade: concurrent upgrades
+    run one after the other, and each sees what the previous one applied.
     """
 
     connection_class: Any = ObservedConnection
@@ -239,8 +241,6 @@ class ServiceDBClient(AsyncpgDBClient):
         return await pool
 
     async def _take_migration_lock(self, pool_kwargs: dict[str, Any]) -> None:
-        from service.db import MIGRATION_LOCK_KEY
-
         connect_keys = ("host", "port", "user", "password", "database", "server_settings", "timeout", "ssl")
         connection = await asyncpg.connect(**{k: pool_kwargs[k] for k in connect_keys if k in pool_kwargs})
         try:
