@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import getpass
 import logging
 import os
@@ -123,7 +122,8 @@ def _program_name() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_program_name(),
-        description="Posts API: users, profiles, posts and tags. Configured by environment variables (README).",
+        description="Posts API: users, profiles, posts and tags. Configured by environment variables "
+        "(docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serving = commands.add_parser("serve", help="serve HTTP on HOST:PORT (the default command)")
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if workers is not None:
-            settings = dataclasses.replace(settings, workers=workers)
+            settings = settings.model_copy(update={"workers": workers})
         configure_logging(settings)
         if args.command == "create-admin":
             print(asyncio.run(create_admin(settings, args.email, args.name)))

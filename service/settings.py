@@ -1,65 +1,32 @@
-"""Typed settings read once from the environment, with the rules that keep production safe."""
+"""Typed settings read once from the environment (pydantic-settings), with the rules that keep production safe.
+
+Each field is one environment variable (its alias) with its default and a description; the configuration table in
+docs/configuration.md is generated from them (``python -m service settings``) and a test keeps the two in step.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the documented development default
 Environment = Literal["development", "test", "production"]
-_ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+# Variables whose values never appear in an error message.
+SECRET_VARIABLES = frozenset({"DATABASE_URL", "JWT_SECRET"})
 
 
 class SettingsError(ValueError):
-    """A setting in the environment is missing or malformed."""
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name, default).strip() or default
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise SettingsError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    """A setting in the environment is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,76 +41,260 @@ class PoolSettings:
     command_timeout: float = 15.0
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """Each field's variable, exactly as named (its alias), from ``os.environ`` or the mapping ``from_env`` was
+    given; blank values count as unset."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.alias or field_name
+        environ = _environ.get()
+        value = (os.environ if environ is None else environ).get(name, "").strip()
+        return (value or None), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[name] = value
+        return values
+
+
+class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
-    environment: Environment = "development"
-    database_url: str | None = None
-    pool: PoolSettings = field(default_factory=PoolSettings)
-    embedded_pgdata: Path = Path(".pgdata")
-    migrate_on_start: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_ttl_seconds: int = 3600
-    sql_log: bool = False
-    log_level: str = "INFO"
-    access_log: bool = True
-    shutdown_grace_seconds: float = 20.0
-    login_max_failures: int = 5
-    login_window_seconds: int = 300
-    login_address_max_failures: int = 100
-    login_address_window_seconds: int = 300
-    forwarded_allow_ips: str = ""
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    environment: Environment = Field(
+        "development",
+        alias="APP_ENV",
+        description="`development`, `test` or `production`. Production refuses to start without a real `JWT_SECRET`.",
+    )
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        description="`postgres://user:pass@host:5432/db`. Unset: the embedded PostgreSQL in `EMBEDDED_PGDATA`.",
+    )
+    embedded_pgdata: Path = Field(
+        Path(".pgdata"),
+        alias="EMBEDDED_PGDATA",
+        description="Data folder of the embedded PostgreSQL (only used without `DATABASE_URL`).",
+    )
+    migrate_on_start: bool = Field(
+        False,
+        alias="MIGRATE_ON_START",
+        description="Apply pending migrations (under the migration lock) before serving. Off: refuse to start "
+        "unless the database is exactly at the code's migrations.",
+        json_schema_extra={"shown_default": "on without `DATABASE_URL`, else off"},
+    )
+    db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0, le=1000, description="Connections the pool keeps open.")
+    db_pool_max: int = Field(
+        10, alias="DB_POOL_MAX", ge=1, le=1000, description="Connections the pool may open, per process."
+    )
+    db_pool_idle_lifetime: float = Field(
+        300.0,
+        alias="DB_POOL_IDLE_LIFETIME",
+        ge=0,
+        description="Seconds an idle pooled connection lives before it is closed.",
+    )
+    db_connect_timeout: float = Field(
+        5.0, alias="DB_CONNECT_TIMEOUT", ge=0.1, description="Seconds to open a connection (start-up check included)."
+    )
+    db_acquire_timeout: float = Field(
+        5.0,
+        alias="DB_ACQUIRE_TIMEOUT",
+        ge=0.01,
+        description="Seconds a request waits for a free pooled connection before it gets a 503.",
+    )
+    db_command_timeout: float = Field(
+        15.0,
+        alias="DB_COMMAND_TIMEOUT",
+        ge=0.1,
+        description="Seconds a statement may run before the request gets a 503.",
+    )
+    host: str = Field("127.0.0.1", alias="HOST", description="Address to listen on.")
+    port: int = Field(8000, alias="PORT", ge=0, le=65535, description="Port to listen on.")
+    workers: int = Field(
+        1,
+        alias="WORKERS",
+        ge=1,
+        le=64,
+        description="Server processes (see [operations](operations.md) for how many to run).",
+    )
+    jwt_secret: str = Field(
+        DEV_JWT_SECRET,
+        alias="JWT_SECRET",
+        description="HMAC key for tokens; at least 32 characters in production.",
+        json_schema_extra={"shown_default": "a development value"},
+    )
+    jwt_ttl_seconds: int = Field(
+        3600, alias="JWT_TTL_SECONDS", ge=1, le=90 * 86400, description="Token lifetime, in seconds."
+    )
+    login_max_failures: int = Field(
+        5,
+        alias="LOGIN_MAX_FAILURES",
+        ge=1,
+        le=10_000,
+        description="Failed sign-ins allowed per account in `LOGIN_WINDOW_SECONDS`; then 429 for that account.",
+    )
+    login_window_seconds: int = Field(
+        300, alias="LOGIN_WINDOW_SECONDS", ge=1, le=86_400, description="The per-account window, in seconds."
+    )
+    login_address_max_failures: int = Field(
+        100,
+        alias="LOGIN_ADDRESS_MAX_FAILURES",
+        ge=1,
+        le=1_000_000,
+        description="Failed sign-ins allowed from one client address (all accounts together) in "
+        "`LOGIN_ADDRESS_WINDOW_SECONDS`, then 429: sized for many people behind one address.",
+    )
+    login_address_window_seconds: int = Field(
+        300, alias="LOGIN_ADDRESS_WINDOW_SECONDS", ge=1, le=86_400, description="The per-address window, in seconds."
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        alias="FORWARDED_ALLOW_IPS",
+        description="Proxies (comma-separated addresses, or `*`) whose `X-Forwarded-For` gives the client address. "
+        "Empty: the connection's address.",
+        json_schema_extra={"shown_default": "empty"},
+    )
+    sql_log: bool = Field(
+        False,
+        alias="SQL_LOG",
+        description="Log every SQL statement with its duration (text only: parameters, hence hashes, never appear).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO",
+        alias="LOG_LEVEL",
+        description="Root log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`); logs are JSON lines on stderr.",
+    )
+    access_log: bool = Field(
+        True,
+        alias="ACCESS_LOG",
+        description="One line per request: method, path, status, duration, SQL statement count and time, request id.",
+    )
+    shutdown_grace_seconds: float = Field(
+        20.0,
+        alias="SHUTDOWN_GRACE_SECONDS",
+        ge=0,
+        description="On SIGTERM, how long (seconds) in-flight requests may take before the server closes them.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the environment (exact names, blanks unset); no dotenv or secret files."""
+        return init_settings, _Environment(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate_the_embedded_database(cls, values: Any) -> Any:
+        """``MIGRATE_ON_START`` defaults to on without ``DATABASE_URL`` (the embedded database), else off."""
+        if isinstance(values, dict) and not {"MIGRATE_ON_START", "migrate_on_start"} & values.keys():
+            url = values.get("DATABASE_URL", values.get("database_url"))
+            return {**values, "MIGRATE_ON_START": url is None}
+        return values
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgres:// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError(f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})")
+        return self
+
+    @property
+    def pool(self) -> PoolSettings:
+        return PoolSettings(
+            min_size=self.db_pool_min,
+            max_size=self.db_pool_max,
+            idle_lifetime=self.db_pool_idle_lifetime,
+            connect_timeout=self.db_connect_timeout,
+            acquire_timeout=self.db_acquire_timeout,
+            command_timeout=self.db_command_timeout,
+        )
+
+    def check_serving(self) -> None:
+        """SettingsError unless the settings are safe for serving requests (a real token secret in production)."""
+        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise SettingsError("JWT_SECRET must be set to a secret value when APP_ENV=production")
+        if self.environment == "production" and len(self.jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 characters when APP_ENV=production")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
-        """Read and validate the settings; raise SettingsError with the variable's name on a bad value.
+        """Read and validate the settings from ``env`` (default: the process environment); raise SettingsError
+        naming each malformed variable.
 
         ``serving=False`` (aerich's commands) skips the token secret checks: migrating needs no secret.
         """
-        env = os.environ if env is None else env
-        environment = _text(env, "APP_ENV", "development").lower()
-        if environment not in _ENVIRONMENTS:
-            raise SettingsError(f"APP_ENV must be one of {', '.join(_ENVIRONMENTS)}; got {environment!r}")
-        database_url = env.get("DATABASE_URL", "").strip() or None
-        if database_url is not None and urlsplit(database_url).scheme not in ("postgres", "postgresql"):
-            raise SettingsError("DATABASE_URL must be a postgres:// or postgresql:// URL")
-        pool = PoolSettings(
-            min_size=_int(env, "DB_POOL_MIN", 1, minimum=0, maximum=1000),
-            max_size=_int(env, "DB_POOL_MAX", 10, minimum=1, maximum=1000),
-            idle_lifetime=_float(env, "DB_POOL_IDLE_LIFETIME", 300.0),
-            connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 5.0, minimum=0.1),
-            acquire_timeout=_float(env, "DB_ACQUIRE_TIMEOUT", 5.0, minimum=0.01),
-            command_timeout=_float(env, "DB_COMMAND_TIMEOUT", 15.0, minimum=0.1),
-        )
-        if pool.min_size > pool.max_size:
-            raise SettingsError(f"DB_POOL_MIN ({pool.min_size}) must not exceed DB_POOL_MAX ({pool.max_size})")
-        jwt_secret = env.get("JWT_SECRET", "").strip()
-        if serving and environment == "production" and (not jwt_secret or jwt_secret == DEV_JWT_SECRET):
-            raise SettingsError("JWT_SECRET must be set to a secret value when APP_ENV=production")
-        if serving and environment == "production" and len(jwt_secret) < 32:
-            raise SettingsError("JWT_SECRET must be at least 32 characters when APP_ENV=production")
-        return cls(
-            environment=environment,  # checked against _ENVIRONMENTS above
-            database_url=database_url,
-            pool=pool,
-            embedded_pgdata=Path(_text(env, "EMBEDDED_PGDATA", ".pgdata")),
-            migrate_on_start=_bool(env, "MIGRATE_ON_START", database_url is None),
-            host=_text(env, "HOST", "127.0.0.1"),
-            port=_int(env, "PORT", 8000, minimum=0, maximum=65535),
-            workers=_int(env, "WORKERS", 1, minimum=1, maximum=64),
-            jwt_secret=jwt_secret or DEV_JWT_SECRET,
-            jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 3600, minimum=1, maximum=90 * 86400),
-            sql_log=_bool(env, "SQL_LOG", False),
-            log_level=_text(env, "LOG_LEVEL", "INFO").upper(),
-            access_log=_bool(env, "ACCESS_LOG", True),
-            shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 20.0),
-            login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, minimum=1, maximum=10_000),
-            login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, minimum=1, maximum=86_400),
-            login_address_max_failures=_int(env, "LOGIN_ADDRESS_MAX_FAILURES", 100, minimum=1, maximum=1_000_000),
-            login_address_window_seconds=_int(env, "LOGIN_ADDRESS_WINDOW_SECONDS", 300, minimum=1, maximum=86_400),
-            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "").strip(),
-        )
+        with _reading(env):
+            try:
+                settings = cls()
+            except ValidationError as exc:
+                raise SettingsError("; ".join(_problems(exc))) from None
+        if serving:
+            settings.check_serving()
+        return settings
+
+
+@contextmanager
+def _reading(env: Mapping[str, str] | None) -> Iterator[None]:
+    token = _environ.set(env)
+    try:
+        yield
+    finally:
+        _environ.reset(token)
+
+
+def _problems(exc: ValidationError) -> Iterator[str]:
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:
+            yield message
+            continue
+        name = str(error["loc"][0])
+        shown = "" if name in SECRET_VARIABLES else f", got {error['input']!r}"
+        yield f"{name}: {message}{shown}"
+
+
+def configuration_table() -> str:
+    """The Markdown table of every setting (docs/configuration.md), built from the fields above."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for field in Settings.model_fields.values():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        shown = extra.get("shown_default")
+        if shown is None:
+            default = field.default
+            if default is None:
+                shown = "unset"
+            elif isinstance(default, bool):
+                shown = "on" if default else "off"
+            else:
+                shown = f"`{default}`"
+        rows.append(f"| `{field.alias}` | {shown} | {field.description} |")
+    return "\n".join(rows) + "\n"

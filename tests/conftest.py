@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -58,7 +57,7 @@ async def database_url(server_url: str, settings: Settings) -> AsyncIterator[str
 
 @pytest.fixture(scope="session")
 def app_settings(settings: Settings, database_url: str) -> Settings:
-    return replace(settings, database_url=database_url)
+    return settings.model_copy(update={"database_url": database_url})
 
 
 @pytest.fixture(scope="session")

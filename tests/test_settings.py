@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from service.settings import DEV_JWT_SECRET, Settings, SettingsError
+from service.db import PROJECT_ROOT
+from service.settings import DEV_JWT_SECRET, Settings, SettingsError, configuration_table
 
 
 def test_defaults_run_a_development_service_on_the_embedded_database() -> None:
@@ -69,3 +72,36 @@ def test_switches_accept_common_spellings() -> None:
 def test_migrations_need_no_token_secret() -> None:
     settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": "postgres://a@b/c"}, serving=False)
     assert settings.database_url == "postgres://a@b/c"
+
+
+def test_the_configuration_page_lists_every_setting_as_the_settings_class_defines_it() -> None:
+    page = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    assert configuration_table() in page, (
+        "docs/configuration.md's table differs from service/settings.py; paste the output of "
+        "`python -c 'from service.settings import configuration_table as t; print(t())'`"
+    )
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.MULTILINE))
+    assert {field.alias for field in Settings.model_fields.values()} <= documented
+
+
+def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", " 8123 ")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("SQL_LOG", "")
+    settings = Settings.from_env()
+    assert (settings.port, settings.log_level, settings.sql_log) == (8123, "DEBUG", False)
+
+
+def test_a_mapping_is_read_alone_without_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "8123")
+    assert Settings.from_env({}).port == 8000
+
+
+def test_errors_never_echo_a_secret_value() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL") as raised:
+        Settings.from_env({"DATABASE_URL": "mysql://app:hunter2hunter2@db/posts"})
+    assert "hunter2" not in str(raised.value)
+    with pytest.raises(SettingsError, match="PORT") as raised:
+        Settings.from_env({"PORT": "eighty", "LOG_LEVEL": "chatty"})
+    assert "'eighty'" in str(raised.value)
+    assert "LOG_LEVEL" in str(raised.value)
