@@ -12,11 +12,12 @@ RUN groupadd --system app \
 
 WORKDIR /app
 
-# Dependencies first, in their own layer, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, in their own layer, so a code change does not reinstall them: the runtime dependencies of
+# pyproject.toml at the exact versions of requirements.lock (what CI tested).
+COPY pyproject.toml README.md requirements.lock ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" \
         > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir -c requirements.lock -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 COPY aerich.ini ./
@@ -30,7 +31,7 @@ COPY service/ ./service/
 # does not know"). Installed with `-e`, `service` is imported from /app/service wherever the process starts, so
 # the code, aerich.ini (location = ./migrations, relative to WORKDIR /app) and the start-up check all use the one
 # folder /app/migrations. The dependencies are regular installs; only the project itself is linked to /app.
-RUN pip install --no-cache-dir --no-deps -e . \
+RUN pip install --no-cache-dir --no-deps -c requirements.lock -e . \
     && python -m compileall -q service migrations
 
 USER app
