@@ -103,7 +103,8 @@ async def test_rows_survive_reverting_and_reapplying_later_migrations(
             for line in rows_diff(table, kept[table], project(at_head[table], columns[table], kept[table]), now[table])
         ]
         assert not changes, format_diff(f"rows changed by reverting and reapplying {', '.join(reverted)}:", changes)
-        # What the reverted migrations created was dropped by their downgrades: those rows are gone (see README).
+        # What the reverted migrations created was dropped by their downgrades: those rows are gone
+        # (see docs/migrations.md).
         created = head.data_tables - found_before.data_tables
         recreated = await table_rows(url, {table: columns[table] for table in created})
         survivors = {table: set(recreated[table]) & set(samples[table]) for table in created}
