@@ -24,13 +24,14 @@ from litestar.utils import ensure_async_callable
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from service.auth.controllers import AuthController, MeController
+from service.auth.controllers import AuthController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
 from service.db import database, resolve_database_url
 from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
+from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
-from service.posts.controllers import PostController
+from service.posts.controllers import PostController, UserPostController
 from service.posts.schemas import PostUpdate
 from service.responses import SchemaResponse
 from service.schemas import INT64_MAX, INT64_MIN
@@ -222,8 +223,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     config = AppConfig(
         route_handlers=[
             AuthController,
-            MeController,
             UserController,
+            UserPostController,
             PostController,
             TagController,
             HealthController,
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             docs_page,
         ],
         lifespan=[lifespan],
+        before_request=require_declared_media_type,
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),

@@ -32,6 +32,9 @@ def id_parameter(what: str) -> Any:
     return PathParameter(ge=INT64_MIN, le=INT64_MAX, description=f"{what} id")
 
 
+UserId = Annotated[int, id_parameter("The user's")]
+PostId = Annotated[int, id_parameter("The post's")]
+
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1..100.")]
 Offset = Annotated[
     int, QueryParameter(ge=0, le=INT64_MAX, description="Rows to skip; past the end gives an empty page.")

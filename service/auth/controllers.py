@@ -1,21 +1,19 @@
-"""Sign-in (OAuth2 password flow) and the caller's own account."""
+"""Sign-in (OAuth2 password flow)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import URLEncodedBody
 from litestar.status_codes import HTTP_200_OK
 
 from service.auth import queries
-from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
+from service.auth.dependencies import AppSettings, unauthorized
 from service.auth.schemas import LoginForm, Token
-from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, RateLimitedError
-from service.media import require_declared_media_type
+from service.errors import JSON_WRITES, RateLimitedError
 from service.security import issue_token, verify_password
-from service.users import schemas as user_schemas
 
 
 class AuthController(Controller):
@@ -26,7 +24,6 @@ class AuthController(Controller):
 
     @post(
         "/token",
-        before_request=require_declared_media_type,
         status_code=HTTP_200_OK,
         summary="Sign in",
         raises=[*JSON_WRITES, NotAuthorizedException, RateLimitedError],
@@ -51,16 +48,3 @@ class AuthController(Controller):
         await queries.forget_failures(email)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)
         return Token(access_token=token, expires_in=settings.jwt_ttl_seconds)
-
-
-class MeController(Controller):
-    """The caller's own account."""
-
-    path = "/users/me"
-    tags = ["users"]
-    security = BEARER
-
-    @get("/", summary="The caller", raises=[*READS, *TOKEN_REQUIRED])
-    async def get_me(self, current_user: CurrentUser) -> user_schemas.User:
-        """The user the bearer token belongs to."""
-        return user_schemas.User.model_validate(current_user)

@@ -78,3 +78,9 @@ def ensure_owner_or_admin(user: User, owner_id: int, action: str) -> None:
     """403 unless ``user`` is ``owner_id`` or an admin."""
     if user.id != owner_id and not is_admin(user):
         raise PermissionDeniedException(f"Only the owner or an admin may {action}")
+
+
+def describe(request: Request[Any, Any, Any], thing: str) -> str:
+    """``"<verb> <thing>"`` for a permission message: ``update this post``, ``delete this user``."""
+    verb = {"PATCH": "update", "PUT": "change", "DELETE": "delete"}.get(request.method, "change")
+    return f"{verb} {thing}"

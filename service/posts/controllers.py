@@ -1,4 +1,5 @@
-"""Posts: write (authors and admins), read (anyone)."""
+"""Posts: anyone reads them (also a user's posts, under ``/users/{id}/posts``); the caller writes their own, an
+admin any."""
 
 from __future__ import annotations
 
@@ -9,34 +10,22 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
-from service.auth.dependencies import BEARER, CurrentUser, ensure_owner_or_admin
+from service.auth.dependencies import BEARER, CurrentUser
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
-from service.media import require_declared_media_type
-from service.params import Limit, Offset, Search, TagFilter, id_parameter, page_of
-from service.posts import queries
+from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
+from service.posts import dependencies, queries
+from service.posts.dependencies import EditablePost
 from service.posts.schemas import Post, PostCreate, PostOrder, PostUpdate
 from service.schemas import INT64_MAX, INT64_MIN
 
-PostId = Annotated[int, id_parameter("The post's")]
-
 
 class PostController(Controller):
-    """Posts and their authors."""
+    """Posts: reading is public; every write needs a token, and changing a post its author or an admin (checked by
+    the ``editable_post`` dependency before the handler runs)."""
 
     path = "/posts"
     tags = ["posts"]
-
-    @post(
-        "/",
-        before_request=require_declared_media_type,
-        summary="Write a post",
-        security=BEARER,
-        raises=[*JSON_WRITES, *TOKEN_REQUIRED],
-    )
-    async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
-        """Create a post by the caller (an ``author_id`` in the body is ignored)."""
-        post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
-        return await queries.fetch_post(post_id)
+    dependencies = dependencies.DEPENDENCIES
 
     @get("/", summary="List posts", raises=READS)
     async def list_posts(
@@ -59,21 +48,22 @@ class PostController(Controller):
         """A post with its author and tags."""
         return await queries.fetch_post(post_id)
 
+    @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED])
+    async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
+        """Create a post by the caller (an ``author_id`` in the body is ignored)."""
+        post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
+        return await queries.fetch_post(post_id)
+
     @patch(
         "/{post_id:int}",
-        before_request=require_declared_media_type,
         summary="Update a post",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
     )
-    async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], current_user: CurrentUser) -> Post:
+    async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost) -> Post:
         """Change the title, body or tags (the new set replaces the old): the author or an admin."""
-
-        def may_edit(author_id: int) -> None:
-            ensure_owner_or_admin(current_user, author_id, "update this post")
-
-        await queries.update_post(post_id, data.model_dump(exclude_unset=True), may_edit)
-        return await queries.fetch_post(post_id)
+        await queries.update_post(editable_post, data.model_dump(exclude_unset=True))
+        return await queries.fetch_post(editable_post)
 
     @delete(
         "/{post_id:int}",
@@ -81,7 +71,25 @@ class PostController(Controller):
         security=BEARER,
         raises=[*READS, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
     )
-    async def delete_post(self, post_id: PostId, current_user: CurrentUser) -> None:
+    async def delete_post(self, post_id: PostId, editable_post: EditablePost) -> None:
         """Delete a post (its tags stay): the author or an admin."""
-        ensure_owner_or_admin(current_user, await queries.fetch_post_author(post_id), "delete this post")
-        await queries.delete_post(post_id)
+        await queries.delete_post(editable_post)
+
+
+class UserPostController(Controller):
+    """A user's posts: public."""
+
+    path = "/users/{user_id:int}/posts"
+    tags = ["users"]
+
+    @get("/", summary="A user's posts", raises=[*READS, NotFoundException])
+    async def list_user_posts(
+        self,
+        user_id: UserId,
+        limit: Limit = 20,
+        offset: Offset = 0,
+        order: PostOrder = "-created_at",
+    ) -> OffsetPagination[Post]:
+        """The user's posts, newest first, paginated like ``GET /posts``."""
+        posts, total = await queries.list_posts(limit, offset, author_id=user_id, order=order, author_must_exist=True)
+        return page_of(posts, total, limit, offset)

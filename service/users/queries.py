@@ -15,7 +15,7 @@ from service import models
 from service.compiled import TOTAL, compiled, page_total
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
-from service.posts.queries import create_posts, sort_terms
+from service.posts.queries import create_first_posts, sort_terms
 from service.security import hash_password
 from service.users.schemas import ProfileIn, User, UserCreate, UserDetail
 
@@ -83,7 +83,7 @@ async def ensure_user_exists(user_id: int) -> None:
 
 
 async def fetch_user_detail(user_id: int) -> UserDetail:
-    """A user with profile, ``post_count`` and 20 most recent posts (no bodies): two statements."""
+    """A user with profile, ``post_count`` and 20 most recent posts (no bodies): one statement."""
     user = await _user_detail(user_id)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
@@ -134,7 +134,7 @@ async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
         user = await models.User.create(**fields)
         if data.profile is not None:
             await Profile.create(user_id=user.id, **data.profile.model_dump())
-        await create_posts(user.id, [(post.title, post.body, post.tags) for post in data.posts])
+        await create_first_posts(user.id, [(post.title, post.body, post.tags) for post in data.posts])
     return int(user.id)
 
 
