@@ -374,3 +374,40 @@ async def test_every_read_handler_returns_instances_of_its_declared_type(app: An
             assert checked > 1 or route.path == "/users/me", route.path
             tested.add(route.path)
     assert tested == set(READ_CALLS)
+
+
+async def test_the_private_parts_of_tortoise_and_pypika_the_layer_reads_still_exist(app: Any) -> None:
+    """service/compiled.py is the one module that reads Tortoise's and pypika's private attributes (tortoise-orm is
+    pinned to 1.1.x for it). A release that renames one fails here by name, before any comparison above."""
+    posts = Post.filter(id=1).select_related("author").prefetch_related("tags").only("id", "title", "author__id")
+    single = posts.first()
+    for query, names in [
+        (
+            posts,
+            (
+                "_single",
+                "_raise_does_not_exist",
+                "_offset",
+                "_limit",
+                "_select_related",
+                "_annotations",
+                "_prefetch_map",
+                "_prefetch_queries",
+                "_fields_for_select",
+                "_select_related_idx",
+                "_choose_db_if_not_chosen",
+                "_make_query",
+                "_execute",
+            ),
+        ),
+        (single, ("_single", "_raise_does_not_exist")),
+    ]:
+        missing = [name for name in names if not hasattr(query, name)]
+        assert not missing, f"{type(query).__name__} lacks {missing}"
+    posts._choose_db_if_not_chosen()
+    posts._make_query()
+    assert hasattr(posts.query, "_wheres")
+    assert hasattr(posts.query, "_selects")
+    assert callable(getattr(Post, "_init_from_db", None))
+    relation = ReverseRelation(Post, "author_id", User(id=1), "id")
+    assert callable(getattr(relation, "_set_result_for_query", None))
