@@ -32,6 +32,7 @@ from service.health.controllers import HealthController
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController
 from service.posts.schemas import PostUpdate
+from service.replicas import route_reads
 from service.responses import SchemaResponse
 from service.schemas import INT64_MAX, INT64_MIN
 from service.settings import Settings
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             docs_page,
         ],
         lifespan=[lifespan],
+        middleware=[route_reads],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),

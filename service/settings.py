@@ -75,12 +75,42 @@ class PoolSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaSettings:
+    """Read replicas (streaming standbys of the primary) and the bounds that decide when one is skipped."""
+
+    urls: tuple[str, ...] = ()
+    max_lag: float = 5.0
+    check_interval: float = 1.0
+    timeout: float = 1.0
+
+
+def _replica_settings(env: Mapping[str, str]) -> ReplicaSettings:
+    urls = tuple(url.strip() for url in env.get("DATABASE_REPLICA_URLS", "").split(",") if url.strip())
+    for url in urls:
+        if urlsplit(url).scheme not in ("postgres", "postgresql"):
+            raise SettingsError("DATABASE_REPLICA_URLS must be comma-separated postgres:// or postgresql:// URLs")
+    replicas = ReplicaSettings(
+        urls=urls,
+        max_lag=_float(env, "DATABASE_REPLICA_MAX_LAG", 5.0, minimum=0.1),
+        check_interval=_float(env, "DATABASE_REPLICA_CHECK_INTERVAL", 1.0, minimum=0.05),
+        timeout=_float(env, "DATABASE_REPLICA_TIMEOUT", 1.0, minimum=0.05),
+    )
+    if replicas.max_lag <= replicas.check_interval:
+        raise SettingsError(
+            f"DATABASE_REPLICA_MAX_LAG ({replicas.max_lag}) must exceed DATABASE_REPLICA_CHECK_INTERVAL "
+            f"({replicas.check_interval}): lag is measured once per check"
+        )
+    return replicas
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
 
     environment: Environment = "development"
     database_url: str | None = None
     pool: PoolSettings = field(default_factory=PoolSettings)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
     embedded_pgdata: Path = Path(".pgdata")
     migrate_on_start: bool = False
     host: str = "127.0.0.1"
@@ -130,6 +160,7 @@ class Settings:
             environment=environment,  # checked against _ENVIRONMENTS above
             database_url=database_url,
             pool=pool,
+            replicas=_replica_settings(env),
             embedded_pgdata=Path(_text(env, "EMBEDDED_PGDATA", ".pgdata")),
             migrate_on_start=_bool(env, "MIGRATE_ON_START", database_url is None),
             host=_text(env, "HOST", "127.0.0.1"),
