@@ -11,6 +11,8 @@ The routing is Tortoise's own mechanism (``routers`` in the config, see ``with_r
 - Each replica is a Tortoise connection of its own (``ReplicaDBClient``: the service's asyncpg client with its own
   pool, sized by the same ``DB_POOL_*`` settings). A read the replica fails (refused, gone, timed out, a recovery
   conflict) runs again on the primary and the replica is skipped until the monitor finds it healthy again.
+- The token check reads the user from the primary (``primary_reads``): a token revoked by a password change is
+  refused at once, never accepted by a replica that has not replayed the change yet.
 
 The monitor (``monitoring``) checks every ``DATABASE_REPLICA_CHECK_INTERVAL`` seconds. Lag is measured against the
 primary's WAL position: each check samples ``pg_current_wal_lsn()`` on the primary, and a replica that has replayed
@@ -98,6 +100,16 @@ def with_replicas(config: dict[str, Any], replicas: ReplicaSettings) -> dict[str
 def replica_reads() -> Iterator[None]:
     """Let the reads inside the block (outside transactions) go to a replica."""
     token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Read from the primary inside the block, even in a GET request (a check that must not see stale rows)."""
+    token = _reading.set(False)
     try:
         yield
     finally:
