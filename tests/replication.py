@@ -83,8 +83,25 @@ async def table_inserts(url: str, table: str) -> int:
     return int(str(value))
 
 
-STATS_FLUSH_SECONDS = 1.5
-"""Backends report their statistics within about a second of going idle (PostgreSQL 15+)."""
+async def reads_after(url: str, table: str, before: int, timeout: float = 20) -> int:
+    """``table``'s scan count at ``url`` once it exceeds ``before``. A busy backend reports its statistics up to
+    about ten seconds after going idle (PostgreSQL 15+), so a count that must grow is waited for."""
+    deadline = time.monotonic() + timeout
+    while (reads := await table_reads(url, table)) <= before:
+        assert time.monotonic() < deadline, f"no new scan of {table} at {url}"
+        await asyncio.sleep(0.2)
+    return reads
+
+
+async def sessions_ended(urls: list[str], timeout: float = 20) -> None:
+    """Until no other session is connected to these databases: a backend reports all its statistics as it exits,
+    so the counts read afterwards are final (nothing still pending in an idle pooled connection)."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        while await fetchval(url, sql):
+            assert time.monotonic() < deadline, f"sessions still connected to {url}"
+            await asyncio.sleep(0.1)
 
 
 def database_urls(cluster: ReplicatedPostgres, name: str) -> tuple[str, list[str]]:

@@ -16,10 +16,11 @@ from service import db
 from service.settings import ReplicaSettings, Settings, SettingsError
 from tests.postgres import create_database
 from tests.replication import (
-    STATS_FLUSH_SECONDS,
     ReplicatedPostgres,
     database_urls,
     fetchval,
+    reads_after,
+    sessions_ended,
     table_inserts,
     table_reads,
     wait_for_replay,
@@ -61,10 +62,10 @@ async def _author(base_url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
-async def _settled_reads(urls: list[str], table: str) -> list[int]:
-    """Each server's scan count of ``table`` once the backends have reported their statistics."""
-    await asyncio.sleep(STATS_FLUSH_SECONDS)
-    return [await table_reads(url, table) for url in urls]
+async def _final_counts(urls: list[str], table: str) -> list[tuple[int, int]]:
+    """Each server's (scans, inserts) of ``table`` once every service session has ended (final statistics)."""
+    await sessions_ended(urls)
+    return [(await table_reads(url, table), await table_inserts(url, table)) for url in urls]
 
 
 async def _health(base_url: str) -> dict[str, object]:
@@ -86,42 +87,44 @@ async def _wait_for_replica_status(base_url: str, status: str, index: int = 0, t
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def both_replicas(urls: tuple[str, list[str]]) -> Iterator[Served]:
+    """The service with both replicas, for one test (test_reads_run_... needs every service session gone)."""
     primary, replicas = urls
     with serve(primary, DATABASE_REPLICA_URLS=",".join(replicas), **FAST_CHECKS) as served:
         yield served
 
 
-async def test_reads_run_on_the_replicas_and_writes_on_the_primary(
-    both_replicas: Served, urls: tuple[str, list[str]]
-) -> None:
+async def test_reads_run_on_the_replicas_and_writes_on_the_primary(urls: tuple[str, list[str]]) -> None:
+    """Each phase runs in a service process of its own; the servers' statistics are read once its sessions ended."""
     primary, replicas = urls
-    base = both_replicas.base_url
-    headers = await _author(base)
-    before = await _settled_reads([primary, *replicas], "posts")
-    inserted = await table_inserts(primary, "posts")
-    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
-        written = [await http.post("/posts", json={"title": f"Post {n}", "tags": ["replicated"]}) for n in range(5)]
+    servers = [primary, *replicas]
+    environment = {"DATABASE_REPLICA_URLS": ",".join(replicas), **FAST_CHECKS}
+    before = await _final_counts(servers, "posts")
+    with serve(primary, **environment) as served:
+        headers = await _author(served.base_url)
+        async with httpx.AsyncClient(base_url=served.base_url, headers=headers) as http:
+            written = [await http.post("/posts", json={"title": f"Post {n}", "tags": ["replicated"]}) for n in range(5)]
     assert [response.status_code for response in written] == [201] * 5
     assert [response.json()["title"] for response in written] == [f"Post {n}" for n in range(5)]
-    after_writes = await _settled_reads([primary, *replicas], "posts")
-    assert await table_inserts(primary, "posts") == inserted + 5
-    assert [await table_inserts(url, "posts") for url in replicas] == [0, 0]  # replay is not counted as inserts
-    assert after_writes[1:] == before[1:], "a write (or its read-back) touched a replica"
+    after_writes = await _final_counts(servers, "posts")
+    assert after_writes[0][1] == before[0][1] + 5, "the inserts did not run on the primary"
+    assert after_writes[1:] == before[1:], "a write (or its read-back) ran on a replica"
 
     await wait_for_replay(primary, replicas)
     post_id = written[0].json()["id"]
-    async with httpx.AsyncClient(base_url=base) as http:
-        reads = [await http.get(f"/posts/{post_id}") for _ in range(20)]
+    with serve(primary, **environment) as served:
+        async with httpx.AsyncClient(base_url=served.base_url) as http:
+            reads = [await http.get(f"/posts/{post_id}") for _ in range(20)]
+        health = await _health(served.base_url)
     assert {response.status_code for response in reads} == {200}
     assert all(response.json() == written[0].json() for response in reads)
-    after_reads = await _settled_reads([primary, *replicas], "posts")
-    assert after_reads[0] == after_writes[0], "a GET read ran on the primary"
-    on_replicas = [now - then for now, then in zip(after_reads[1:], after_writes[1:], strict=True)]
+    after_reads = await _final_counts(servers, "posts")
+    assert after_reads[0] == after_writes[0], "a GET's read ran on the primary"
+    on_replicas = [now[0] - then[0] for now, then in zip(after_reads[1:], after_writes[1:], strict=True)]
     assert sum(on_replicas) >= 20
     assert min(on_replicas) >= 5, f"the replicas did not share the reads: {on_replicas}"
-    health = await _health(base)
+    assert [now[1] for now in after_reads[1:]] == [0, 0]  # replay is not counted as inserts on a standby
     assert health["status"] == "ok"
     assert health["database"] == "ok"
     assert [(r["name"], r["status"]) for r in health["replicas"]] == [("replica_1", "ok"), ("replica_2", "ok")]
@@ -134,11 +137,14 @@ async def test_a_write_is_served_by_a_replica_once_replayed(both_replicas: Serve
         created = await http.post("/posts", json={"title": "Fresh", "body": "just written", "tags": ["new"]})
         assert created.status_code == 201
         await wait_for_replay(primary, replicas)
-        before = await _settled_reads(replicas, "posts")
+        before = [await table_reads(url, "posts") for url in replicas]
         fetched = await http.get(f"/posts/{created.json()['id']}")
     assert fetched.status_code == 200
     assert fetched.json() == created.json()
-    assert sum(await _settled_reads(replicas, "posts")) > sum(before)
+    deadline = time.monotonic() + 20
+    while [await table_reads(url, "posts") for url in replicas] == before:
+        assert time.monotonic() < deadline, "no replica served the read"
+        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -175,7 +181,7 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_until_it_returns(
     await wait_for_replay(primary, replicas)
     path = f"/posts/{post['id']}"
 
-    primary_before = (await _settled_reads([primary], "posts"))[0]
+    primary_before = await table_reads(primary, "posts")
     reader = asyncio.create_task(_read_continuously(base, path, seconds=3))
     await asyncio.sleep(0.5)
     await asyncio.to_thread(cluster.replicas[0].stop)
@@ -183,16 +189,13 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_until_it_returns(
     assert set(statuses) == {200}, statuses
     await _wait_for_replica_status(base, "unavailable")
     assert set(await _read_continuously(base, path, seconds=1)) == {200}
-    assert (await _settled_reads([primary], "posts"))[0] > primary_before, "the primary served no read"
+    await reads_after(primary, "posts", primary_before)  # the primary served the reads
 
     await asyncio.to_thread(cluster.replicas[0].start)
     await _wait_for_replica_status(base, "ok")
-    replica_before = (await _settled_reads(replicas[:1], "posts"))[0]
-    primary_before = (await _settled_reads([primary], "posts"))[0]
+    replica_before = await table_reads(replicas[0], "posts")
     assert set(await _read_continuously(base, path, seconds=1)) == {200}
-    after = await _settled_reads([primary, replicas[0]], "posts")
-    assert after[1] > replica_before, "reads did not return to the replica"
-    assert after[0] == primary_before, "reads still ran on the primary"
+    await reads_after(replicas[0], "posts", replica_before)  # reads are back on the replica
 
 
 async def test_a_lagging_replica_is_skipped_until_it_catches_up(
