@@ -108,7 +108,7 @@ async def create_admin(settings: Settings, email: str, name: str | None) -> str:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise CommandError(problems) from None
         password_hash = await hash_password(data.password)
-        async with in_transaction():
+        async with in_transaction("default"):
             user = await User.create(name=data.name, email=data.email, password_hash=password_hash, role=Role.ADMIN)
         return f"created admin {user.email} (id {user.id})"
 

@@ -33,6 +33,7 @@ from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.posts.controllers import PostController, UserPostController
 from service.posts.schemas import PostUpdate
+from service.replicas import route_reads
 from service.responses import SchemaResponse
 from service.schemas import INT64_MAX, INT64_MIN
 from service.settings import Settings
@@ -233,6 +234,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         ],
         lifespan=[lifespan],
         before_request=require_declared_media_type,
+        # Marks GET requests whose reads may go to a replica; without replicas no request pays for it.
+        middleware=[route_reads] if settings.replicas.urls else [],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the documented development default
 Environment = Literal["development", "test", "production"]
 # Variables whose values never appear in an error message.
-SECRET_VARIABLES = frozenset({"DATABASE_URL", "JWT_SECRET"})
+SECRET_VARIABLES = frozenset({"DATABASE_URL", "DATABASE_REPLICA_URLS", "JWT_SECRET"})
 
 
 class SettingsError(ValueError):
@@ -39,6 +39,16 @@ class PoolSettings:
     connect_timeout: float = 5.0
     acquire_timeout: float = 5.0
     command_timeout: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSettings:
+    """Read replicas (streaming standbys of the primary) and the bounds that decide when one is skipped."""
+
+    urls: tuple[str, ...] = ()
+    max_lag: float = 5.0
+    check_interval: float = 1.0
+    timeout: float = 1.0
 
 
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
@@ -77,6 +87,31 @@ class Settings(BaseSettings):
         None,
         alias="DATABASE_URL",
         description="`postgres://user:pass@host:5432/db`. Unset: the embedded PostgreSQL in `EMBEDDED_PGDATA`.",
+    )
+    database_replica_urls: str = Field(
+        "",
+        alias="DATABASE_REPLICA_URLS",
+        description="Streaming replicas of `DATABASE_URL` (comma-separated URLs): the reads of GET requests go to a "
+        "healthy one. See [scaling](scaling.md).",
+        json_schema_extra={"shown_default": "unset"},
+    )
+    database_replica_max_lag: float = Field(
+        5.0,
+        alias="DATABASE_REPLICA_MAX_LAG",
+        ge=0.1,
+        description="Seconds a replica may be behind the primary and still take reads.",
+    )
+    database_replica_check_interval: float = Field(
+        1.0,
+        alias="DATABASE_REPLICA_CHECK_INTERVAL",
+        ge=0.05,
+        description="Seconds between checks of each replica's reachability and lag (must be below the max lag).",
+    )
+    database_replica_timeout: float = Field(
+        1.0,
+        alias="DATABASE_REPLICA_TIMEOUT",
+        ge=0.05,
+        description="Seconds a replica may take to connect or lend a pooled connection before reads skip it.",
     )
     embedded_pgdata: Path = Field(
         Path(".pgdata"),
@@ -158,7 +193,7 @@ class Settings(BaseSettings):
         "",
         alias="FORWARDED_ALLOW_IPS",
         description="Proxies (comma-separated addresses, or `*`) whose `X-Forwarded-For` gives the client address. "
-        "Empty: the connection's address.",
+        "Empty: the connection's address. In compose: the balancer's address.",
         json_schema_extra={"shown_default": "empty"},
     )
     sql_log: bool = Field(
@@ -221,11 +256,34 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgres:// or postgresql:// URL")
         return value
 
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _postgres_urls(cls, value: str) -> str:
+        for url in value.split(","):
+            if url.strip() and urlsplit(url.strip()).scheme not in ("postgres", "postgresql"):
+                raise ValueError("must be comma-separated postgres:// or postgresql:// URLs")
+        return value
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError(f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})")
+        if self.database_replica_max_lag <= self.database_replica_check_interval:
+            raise ValueError(
+                f"DATABASE_REPLICA_MAX_LAG ({self.database_replica_max_lag}) must exceed "
+                f"DATABASE_REPLICA_CHECK_INTERVAL ({self.database_replica_check_interval}): lag is measured once per "
+                "check"
+            )
         return self
+
+    @property
+    def replicas(self) -> ReplicaSettings:
+        return ReplicaSettings(
+            urls=tuple(url.strip() for url in self.database_replica_urls.split(",") if url.strip()),
+            max_lag=self.database_replica_max_lag,
+            check_interval=self.database_replica_check_interval,
+            timeout=self.database_replica_timeout,
+        )
 
     @property
     def pool(self) -> PoolSettings:

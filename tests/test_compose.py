@@ -174,7 +174,7 @@ def replicas(service: Mapping[str, Any]) -> int:
 def check_invariants(config: Config) -> None:
     """The deployment's rules; every one of them is an assertion that fails when the file breaks it."""
     services = config["services"]
-    assert {"db", "migrate", "api"} <= set(services), f"services: {sorted(services)}"
+    assert {"db", "migrate", "api", "balancer"} <= set(services), f"services: {sorted(services)}"
     db, migrate, api = services["db"], services["migrate"], services["api"]
 
     test = (db.get("healthcheck") or {}).get("test")
@@ -196,14 +196,21 @@ def check_invariants(config: Config) -> None:
     assert api_env.get("MIGRATE_ON_START") == "0", "api replicas must never migrate"
     assert api_env.get("APP_ENV") == "production"
     assert api_env.get("JWT_SECRET") == SECRET, "JWT_SECRET must come from the environment"
-    assert "FORWARDED_ALLOW_IPS" not in api_env, "proxy headers must not be trusted by default"
+    balancer = services["balancer"]
+    balancer_address = ((balancer.get("networks") or {}).get("edge") or {}).get("ipv4_address")
+    assert balancer_address, "the balancer needs a fixed address on the edge network"
+    assert api_env.get("FORWARDED_ALLOW_IPS") == balancer_address, "proxy headers are trusted from the balancer only"
     assert api_env.get("WORKERS") == "1"
     assert "@db:" in api_env.get("DATABASE_URL", ""), "api must use the db service"
     assert environment(migrate).get("DATABASE_URL") == api_env["DATABASE_URL"], "migrate must migrate api's db"
 
     assert replicas(api) == 2
-    published = sum(published_port_count(entry) for entry in api.get("ports", []))
-    assert published >= replicas(api), f"{replicas(api)} replicas but only {published} published host ports"
+    assert not api.get("ports"), "api replicas are reached through the balancer only"
+    assert "edge" in (api.get("networks") or []), "the balancer must reach the api replicas"
+    assert "haproxy" in str(balancer.get("image", "")), balancer.get("image")
+    assert [published_port_count(entry) for entry in balancer.get("ports", [])] == [1], "one public port"
+    volumes = " ".join(str(volume) for volume in balancer.get("volumes", []))
+    assert "deploy/haproxy.cfg" in volumes, "the balancer must run deploy/haproxy.cfg (the config the tests run)"
 
 
 def test_compose_file_is_accepted_and_keeps_its_invariants() -> None:
@@ -257,7 +264,9 @@ def _set(path: str, value: Any) -> Callable[[Config], None]:
         _set("services.db.healthcheck.test", ["NONE"]),
         _set("services.migrate.deploy", {"replicas": 2}),
         _set("services.migrate.restart", "on-failure"),
-        _set("services.api.ports", ["127.0.0.1:8000:8000"]),
+        _set("services.api.ports", ["127.0.0.1:8001:8000"]),
+        _set("services.api.environment.FORWARDED_ALLOW_IPS", None),
+        _set("services.balancer.ports", ["127.0.0.1:8000-8001:8080"]),
     ],
     ids=[
         "api-starts-before-migrations-finish",
@@ -271,7 +280,9 @@ def _set(path: str, value: Any) -> Callable[[Config], None]:
         "db-healthcheck-disabled",
         "migrate-replicated",
         "migrate-restarts",
-        "one-port-for-two-replicas",
+        "api-published-past-the-balancer",
+        "api-trusts-no-proxy",
+        "balancer-publishes-two-ports",
     ],
 )
 def test_invariants_catch_a_broken_file(mutate: Callable[[Config], None]) -> None:

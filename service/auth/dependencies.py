@@ -11,6 +11,7 @@ from tortoise.queryset import QuerySetSingle
 
 from service.compiled import compiled
 from service.models import Role, User
+from service.replicas import primary_reads
 from service.schemas import INT64_MAX
 from service.security import InvalidTokenError, read_token
 from service.settings import Settings
@@ -49,7 +50,8 @@ async def _user_from_header(header: str, settings: Settings) -> User:
         raise unauthorized("The token is invalid or has expired") from None
     if not 1 <= claims.user_id <= INT64_MAX:
         raise unauthorized("The token is invalid or has expired")
-    user = await _user_by_id(claims.user_id)
+    with primary_reads():  # a token revoked a moment ago must not pass on a replica that lags behind
+        user = await _user_by_id(claims.user_id)
     if user is None or user.token_version != claims.version:
         raise unauthorized("The token is no longer valid; sign in again")
     return user

@@ -83,7 +83,7 @@ async def record_failure(limits: list[Limit]) -> None:
         *(Q(key=limit.key, window_started_at__lt=_window_start(limit.window_seconds, at)) for limit in limits),
         join_type="OR",
     )
-    async with in_transaction():
+    async with in_transaction("default"):
         await LoginThrottle.filter(expired_mine).update(failures=0, window_started_at=at)
         await LoginThrottle.bulk_create(
             [LoginThrottle(key=key, failures=0, window_started_at=at) for key in keys], ignore_conflicts=True

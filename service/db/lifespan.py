@@ -12,6 +12,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 
 from service.db.config import describe_url, tortoise_config
+from service.replicas import monitoring, with_replicas
 from service.settings import Settings
 
 logger = logging.getLogger("service.db")
@@ -51,8 +52,8 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def database(settings: Settings, url: str) -> AsyncIterator[None]:
-    """Open the process's one pool (checked with a real query), yield, and close it."""
-    config = tortoise_config(url, settings.pool)
+    """Open the process's pools (the primary's checked with a real query; one per read replica), yield, close them."""
+    config = with_replicas(tortoise_config(url, settings.pool), settings.replicas)
     await Tortoise.init(config=config, _enable_global_fallback=True)
     try:
         await ping(settings.pool.connect_timeout)
@@ -61,7 +62,8 @@ async def database(settings: Settings, url: str) -> AsyncIterator[None]:
         raise
     logger.info("database pool ready at %s", describe_url(url))
     try:
-        yield
+        async with monitoring(settings.replicas):
+            yield
     finally:
         await Tortoise.close_connections()
         logger.info("database pool closed")

@@ -165,7 +165,7 @@ async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | No
 @retry_on_conflict
 async def create_post(author_id: int, title: str, body: str | None, tags: Sequence[str]) -> int:
     """Insert one post and its tags in one transaction; return its id."""
-    async with in_transaction():
+    async with in_transaction("default"):
         post = await Post.create(author_id=author_id, title=title, body=body)
         await add_tags(post.id, tags)
     return int(post.id)
@@ -176,7 +176,7 @@ async def update_post(post_id: int, changes: dict[str, Any]) -> None:
     """Apply ``changes`` (``tags`` replaces the set) to a post locked for the transaction; ``updated_at`` moves
     only when a stored value changes. NotFoundException if the post is gone.
     """
-    async with in_transaction():
+    async with in_transaction("default"):
         post = await Post.filter(id=post_id).select_for_update().only("id", "title", "body").first()
         if post is None:
             raise NotFoundException(f"Post {post_id} not found")

@@ -130,7 +130,7 @@ async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
     fields: dict[str, Any] = {"name": data.name, "email": data.email, "password_hash": password_hash, "role": role}
     if data.profile is None and not data.posts:
         return int((await models.User.create(**fields)).id)  # one statement: no transaction to open
-    async with in_transaction():
+    async with in_transaction("default"):
         user = await models.User.create(**fields)
         if data.profile is not None:
             await Profile.create(user_id=user.id, **data.profile.model_dump())
