@@ -140,8 +140,10 @@ Website = Annotated[
     Matches(WEBSITE_PATTERN, "must be an http:// or https:// URL with a host name or IPv4 address and no spaces"),
     AfterValidator(_website),
     Field(
-        json_schema_extra={"format": "uri"},
-        description="An http(s) URL, kept as given; surrounding whitespace is ignored",
+        description=(
+            "An http(s) URL as browsers read it (characters outside RFC 3986 are allowed), kept as given;"
+            " surrounding whitespace is ignored"
+        )
     ),
 ]
 Bio = Annotated[str, Trimmed(0, 2000, FreeText)]
