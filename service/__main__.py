@@ -42,11 +42,14 @@ async def prepare_database(settings: Settings) -> str:
 def serve(settings: Settings) -> None:
     """Check (and migrate) the database, then serve HTTP with uvicorn until SIGINT/SIGTERM."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from service.serving import DrainingServer
 
     signal.signal(signal.SIGTERM, _stop)
     url = asyncio.run(prepare_database(settings))
     os.environ["DATABASE_URL"] = url  # workers use the database this process checked, never a second one
-    uvicorn.run(
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=settings.host,
@@ -61,6 +64,13 @@ def serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    if config.workers > 1:  # uvicorn's supervisor; its worker processes stop without a drain phase
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = DrainingServer(config, settings.shutdown_drain_seconds)
+    server.run()
+    if not server.started:
+        raise CommandError("the server did not start")
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Any
 
 import swagger_ui
-from annotated_types import MaxLen, MinLen
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, OpenAPI, Schema, SecurityScheme
-from litestar.openapi.spec.enums import OpenAPIFormat
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from litestar.utils import ensure_async_callable
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from service.auth.controllers import AuthController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
@@ -31,15 +26,13 @@ from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
+from service.openapi import finish_document
 from service.posts.controllers import PostController, UserPostController
-from service.posts.schemas import PostUpdate
 from service.replicas import route_reads
 from service.responses import SchemaResponse
-from service.schemas import INT64_MAX, INT64_MIN
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
-from service.users.schemas import UserUpdate
 
 MAX_BODY_BYTES = 1024 * 1024
 DOCS_ASSETS = "/docs/assets"
@@ -96,86 +89,6 @@ class ServiceApp(Litestar):
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
     ) -> None:
         await self._observed(scope, receive, send)
-
-
-def exact_integer_bounds(document: Any) -> None:
-    """Give the OpenAPI document's integer bounds as exact integers (in place).
-
-    Litestar stores ``minimum``/``maximum`` as floats, so a 64-bit id's bound reads ``9.223372036854776e18``: a
-    generated client or a fuzzer takes that for ``9223372036854775808`` and sends a value the service refuses. Every
-    integral bound becomes an int, and the rounded 64-bit extremes become the exact ones the service enforces.
-    """
-    exact = {float(INT64_MAX): INT64_MAX, float(INT64_MIN): INT64_MIN}
-
-    def visit(node: Any) -> None:
-        if isinstance(node, Schema):
-            for name in ("minimum", "maximum", "exclusive_minimum", "exclusive_maximum"):
-                bound = getattr(node, name)
-                if isinstance(bound, float) and bound.is_integer():
-                    setattr(node, name, exact.get(bound, int(bound)))
-        if isinstance(node, list | tuple):
-            for item in node:
-                visit(item)
-        elif isinstance(node, dict):
-            for item in node.values():
-                visit(item)
-        elif is_dataclass(node) and not isinstance(node, type):
-            for item in fields(node):
-                visit(getattr(node, item.name))
-
-    visit(document)
-
-
-def _refuses_null(annotation: Any) -> Any:
-    """The non-null type of a field declared ``X | SkipJsonSchema[None]`` (None is only its "left out"), or None."""
-    members = get_args(annotation)
-    skipped = [
-        member
-        for member in members
-        if get_origin(member) is Annotated
-        and any(type(meta).__name__ == "SkipJsonSchema" for meta in member.__metadata__)
-    ]
-    kept = [member for member in members if member not in skipped]
-    return kept[0] if skipped and len(kept) == 1 else None
-
-
-def non_nullable_updates(document: OpenAPI, *models: type[BaseModel]) -> None:
-    """Declare the update fields that refuse ``null`` as non-nullable, with their full rules (in place).
-
-    An update body's field may be left out (it keeps its value) but not set to null; pydantic's JSON schema says so
-    (``SkipJsonSchema[None]``), but Litestar renders such a field as ``oneOf: [<type>, null]`` and drops the
-    ``Annotated`` rules of the type (an email's ``format``, its description). Each such property becomes the
-    non-null schema, with the format and description its type declares.
-    """
-    schemas = document.components.schemas if document.components and document.components.schemas else {}
-    for model in models:
-        component = schemas.get(model.__name__)
-        if component is None or not component.properties:
-            continue
-        for name, info in model.model_fields.items():
-            kept = _refuses_null(info.annotation)
-            prop = component.properties.get(name)
-            if kept is None or not isinstance(prop, Schema) or not prop.one_of:
-                continue
-            (schema,) = [option for option in prop.one_of if not (isinstance(option, Schema) and option.type == "null")]
-            if isinstance(schema, Schema):
-                schema = replace(schema, description=prop.description or schema.description)
-                for meta in getattr(kept, "__metadata__", ()):
-                    if isinstance(meta, FieldInfo):
-                        extra = meta.json_schema_extra if isinstance(meta.json_schema_extra, dict) else {}
-                        fmt = extra.get("format")
-                        lengths = {
-                            "min_length": next((m.min_length for m in meta.metadata if isinstance(m, MinLen)), None),
-                            "max_length": next((m.max_length for m in meta.metadata if isinstance(m, MaxLen)), None),
-                        }
-                        schema = replace(
-                            schema,
-                            format=OpenAPIFormat(fmt) if isinstance(fmt, str) else schema.format,
-                            description=prop.description or meta.description or schema.description,
-                            min_length=schema.min_length if lengths["min_length"] is None else lengths["min_length"],
-                            max_length=schema.max_length if lengths["max_length"] is None else lengths["max_length"],
-                        )
-            component.properties[name] = schema
 
 
 def allow_every_method(app: Litestar) -> None:
@@ -248,8 +161,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         debug=False,
     )
     app = ServiceApp.from_config(config)
-    exact_integer_bounds(app.openapi_schema)
-    non_nullable_updates(app.openapi_schema, UserUpdate, PostUpdate)
+    finish_document(app)
     allow_every_method(app)
     json_schema_not_found(app)
     return app

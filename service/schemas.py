@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
@@ -63,6 +63,39 @@ def sorted_names(value: Any) -> Any:
     return value
 
 
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What trimming removes from both ends of a string: Unicode's White_Space characters, the set pydantic's
+``strip_whitespace`` strips (``tests/test_openapi.py`` checks every code point)."""
+
+
+def trim(value: str) -> str:
+    """``value`` without surrounding ``WHITESPACE``."""
+    return value.strip(WHITESPACE)
+
+
+def regex_class(characters: str) -> str:
+    """The body of a regular expression character class naming ``characters`` (runs as ranges), spelled the same
+    way by Python's ``re`` and by the ECMA-262 dialect of JSON Schema's ``pattern``: ``\\xNN`` and ``\\uNNNN``."""
+
+    def escape(code: int) -> str:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    codes = sorted({ord(char) for char in characters})
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(escape(low) if low == high else f"{escape(low)}-{escape(high)}" for low, high in runs)
+
+
+_WHITESPACE_CLASS = regex_class(WHITESPACE)
+
+
 @dataclass(frozen=True, slots=True)
 class CharacterRule:
     """Annotated metadata: reject strings with characters outside a set, and say so in the JSON schema too."""
@@ -94,6 +127,91 @@ FreeText = CharacterRule(
     r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", "must not contain control characters other than tabs and line breaks"
 )
 """Text that may hold tabs and line breaks but no other control characters (no NUL, which PostgreSQL refuses)."""
+
+
+def trimmed_length_pattern(min_length: int, max_length: int, forbidden: str) -> str:
+    """A ``pattern`` matching exactly the strings that, once trimmed, hold ``min_length..max_length`` characters
+    and none of the ``forbidden`` class (surrounding whitespace may be anything trimming removes)."""
+    space, inner, edge = f"[{_WHITESPACE_CLASS}]*", f"[^{forbidden}]", f"[^{forbidden}{_WHITESPACE_CLASS}]"
+    if max_length == 1:
+        text = edge if min_length else f"{edge}?"
+    elif min_length >= 2:
+        text = f"{edge}{inner}{{{min_length - 2},{max_length - 2}}}{edge}"
+    else:
+        text = f"{edge}(?:{inner}{{0,{max_length - 2}}}{edge})?"
+        text = text if min_length else f"(?:{text})?"
+    return f"^{space}{text}{space}$"
+
+
+@dataclass(frozen=True, slots=True)
+class Trimmed:
+    """Annotated metadata for a ``str``: surrounding whitespace is dropped, then ``min_length..max_length``
+    characters must be left, none of them forbidden by ``characters``.
+
+    JSON Schema's ``minLength``/``maxLength`` count the string as sent, so the JSON schema states the rule as a
+    ``pattern`` (``"   "`` does not match it, nor does a name of 101 characters once trimmed, while one of 100
+    characters with surrounding spaces does), with the ``minLength`` that holds for every string it accepts.
+    """
+
+    min_length: int
+    max_length: int
+    characters: CharacterRule
+
+    @property
+    def pattern(self) -> str:
+        return trimmed_length_pattern(self.min_length, self.max_length, self.characters.forbidden)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        lengths = StringConstraints(strip_whitespace=True, min_length=self.min_length, max_length=self.max_length)
+        return handler.generate_schema(Annotated[str, lengths, self.characters])
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.pop("maxLength", None)
+        json_schema.pop("minLength", None)
+        if self.min_length:
+            json_schema["minLength"] = self.min_length
+        json_schema["pattern"] = self.pattern
+        json_schema["description"] = f"{self.lengths} once surrounding whitespace is trimmed; {self.characters.message}"
+        return json_schema
+
+    @property
+    def lengths(self) -> str:
+        if self.min_length:
+            return f"{self.min_length} to {self.max_length} characters"
+        return f"At most {self.max_length} characters"
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """Annotated metadata: the (trimmed) string must match ``pattern`` and contain no match of ``excluded``; the
+    JSON schema states both (``pattern``, and ``not: {pattern: excluded}``)."""
+
+    pattern: str
+    message: str
+    excluded: str = ""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        compiled = re.compile(self.pattern)
+        excluded = re.compile(self.excluded) if self.excluded else None
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value) or (excluded is not None and excluded.search(value)):
+                raise ValueError(self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        if self.excluded:
+            json_schema["not"] = {"pattern": self.excluded}
+        return json_schema
 
 
 def not_null(value: object) -> object:

@@ -217,6 +217,15 @@ class Settings(BaseSettings):
         ge=0,
         description="On SIGTERM, how long (seconds) in-flight requests may take before the server closes them.",
     )
+    shutdown_drain_seconds: float = Field(
+        0.0,
+        alias="SHUTDOWN_DRAIN_SECONDS",
+        ge=0,
+        le=300,
+        description="On SIGTERM, how long (seconds) `/health` answers 503 while requests are still served, before "
+        "the graceful shutdown: set it above the balancer's health-check interval x its fall count (one process "
+        "per container; with `WORKERS` > 1 there is no drain).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -62,7 +62,8 @@ def openapi_document() -> dict[str, Any]:
 DOTTED_CAPITAL_I = "\u0130"
 """'İ': one code point, two once lower-cased ('i' and a combining dot above)."""
 LONGER_WHEN_LOWER_CASED = [DOTTED_CAPITAL_I * 26, "a" * 49 + DOTTED_CAPITAL_I, DOTTED_CAPITAL_I * 50]
-"""Tag names of 1..50 characters, as the document allows, that are longer than 50 once lower-cased."""
+"""Tag names of 1..50 characters, as the document allows, that ``str.lower()`` would make longer than 50: the service
+lower-cases a tag one character for one, so it must accept them (``positive_data_acceptance``)."""
 LOWER_CASED_FIELDS = ("query.tag", "body.tags[*]", "body.posts[*].tags[*]")
 """Where the service lower-cases a string before storing or looking it up: tag names."""
 

@@ -27,6 +27,8 @@ SERVICE_ENV = {
     "FORWARDED_ALLOW_IPS": "127.0.0.1",  # the balancer's address, and only it
     "LOGIN_ADDRESS_MAX_FAILURES": "3",
     "SHUTDOWN_GRACE_SECONDS": "10",
+    # Longer than the balancer's health check takes to mark a process down (inter 1 s x fall 2).
+    "SHUTDOWN_DRAIN_SECONDS": "3",
 }
 
 

@@ -3,8 +3,9 @@
 Every operation in the document gets schemathesis' examples, coverage and fuzzing phases, positive and negative
 cases. Each case is sent without a token and with a member's valid bearer token; on an operation with an id in its
 path it is also sent, with the token, for the member's own user or post, so that the generated bodies get past the
-permission checks. Every response must not be a 5xx, and must have a status code, a content type and a body that
-the document declares for the operation.
+permission checks. Every response passes all of schemathesis' checks (``CHECKS``): no 5xx; a status code, content
+type, headers and body the document declares; a request the document calls valid is accepted, one it calls invalid
+is refused; authentication is not ignored.
 
 CI fuzzes ``tests.fuzzing.DEFAULT_EXAMPLES`` cases per operation with a fixed seed. A longer session, with a new
 seed each time (a failure's report shows the command that replays it)::
@@ -25,18 +26,15 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import Case
-from schemathesis.checks import (  # the registry of built-in checks
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis import Case, checks
 
 from tests.fuzzing import Account, Budget, openapi_document, schemathesis_config
 from tests.serving import Served, serve
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+checks.load_all_checks()
+CHECKS = list(checks.CHECKS.get_all())
+"""Every check schemathesis has: besides status codes, content types and response bodies, that every request the
+document calls valid is accepted and every one it calls invalid is refused, that authentication is not ignored, ..."""
 BUDGET = Budget.from_env()
 DOCUMENT = openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=schemathesis_config(BUDGET))
@@ -112,3 +110,9 @@ def keep_account_usable(case: Case, account: Account, status: int) -> None:
         account.renew()
     elif template == ("DELETE", "/posts/{post_id}") and status == 204 and own_post:
         account.new_post()
+
+
+def test_fuzzing_runs_every_check_schemathesis_has() -> None:
+    names = {check.__name__ for check in CHECKS}
+    assert {"positive_data_acceptance", "negative_data_rejection", "ignored_auth", "not_a_server_error"} <= names
+    assert len(names) == len(CHECKS) >= 14

@@ -139,13 +139,16 @@ async def test_update_fields_that_refuse_null_are_not_nullable(document: dict[st
     user, post, signup = schemas["UserUpdate"]["properties"], schemas["PostUpdate"]["properties"], schemas["UserCreate"]
     for field in ("name", "email", "password"):
         assert "oneOf" not in user[field], field
+        assert "anyOf" not in user[field], field
         assert user[field]["type"] == "string", field
-    assert user["role"] == {"$ref": "#/components/schemas/Role"}
+        assert "default" not in user[field], field
+    assert user["role"] == {"$ref": "#/components/schemas/Role", "description": "Changing it is admin-only"}
     for field in ("title", "tags"):
         assert "oneOf" not in post[field], field
-    assert {"type": "null"} in post["body"]["oneOf"]  # null clears a post's body
+        assert "anyOf" not in post[field], field
+    assert {"type": "null"} in post["body"]["anyOf"]  # null clears a post's body
     assert user["email"]["format"] == "email"
-    for field in ("email", "password"):  # the same rules as at sign-up
-        for rule in ("minLength", "maxLength", "format"):
+    for field in ("name", "email", "password"):  # the same rules as at sign-up
+        for rule in ("minLength", "maxLength", "format", "pattern", "not"):
             assert user[field].get(rule) == signup["properties"][field].get(rule), (field, rule)
     assert (signup["properties"]["password"]["minLength"], signup["properties"]["password"]["maxLength"]) == (8, 128)

@@ -98,3 +98,22 @@ async def test_a_request_outliving_the_grace_period_is_rolled_back_whole(databas
     finally:
         await connection.close()
     assert (title, [row["name"] for row in tags]) == ("before", ["old"])
+
+
+async def test_with_a_drain_phase_health_fails_first_while_requests_are_still_served(
+    database_url: str, app: object
+) -> None:
+    with serve(database_url, SHUTDOWN_DRAIN_SECONDS="2") as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+            assert (await client.get("/health")).status_code == 200
+            served.process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            health = await client.get("/health")
+            assert health.status_code == 503
+            assert health.json() == {"status": "draining", "database": "ok"}
+            async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as newcomer:
+                assert (await newcomer.get("/posts")).status_code == 200  # new connections are still accepted
+            assert served.process.poll() is None
+        started = time.monotonic()
+        assert await wait_for_exit(served, 15) == 0
+        assert time.monotonic() - started > 1.0, "the drain phase ended early"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-from service.schemas import SingleLine
+from service.schemas import SingleLine, Trimmed
 
 
 class LoginForm(BaseModel):
     """OAuth2 password grant, form-encoded: ``username`` is the email."""
 
-    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254), SingleLine] = (
-        Field(description="The account's email")
-    )
+    username: Annotated[str, Trimmed(1, 254, SingleLine)] = Field(description="The account's email")
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from service.auth.dependencies import AppSettings
 from service.db import ping
 from service.errors import database_unavailable
+from service.health.draining import is_draining
 from service.replicas import ReplicaStatus, replica_states
 
 
@@ -26,7 +27,7 @@ class ReplicaHealth(BaseModel):
 class Health(BaseModel):
     """Whether the service can answer requests that need the database (the primary), and its read replicas."""
 
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "draining"]
     database: Literal["ok", "unavailable"]
     replicas: list[ReplicaHealth] | None = Field(
         default=None,
@@ -51,14 +52,21 @@ class HealthController(Controller):
     @get(
         "/",
         summary="Health",
-        responses={503: ResponseSpec(Health, description="The database cannot be reached")},
+        responses={503: ResponseSpec(Health, description="The database cannot be reached, or the process is stopping")},
     )
     async def get_health(self, settings: AppSettings) -> Response[Health]:
         """200 when the primary answers ``SELECT 1`` in time, 503 with ``"database": "unavailable"`` otherwise.
 
         With read replicas, ``replicas`` lists each one as this process last checked it: a replica that is down or
-        lagging is skipped by reads and does not make the service unhealthy.
+        lagging is skipped by reads and does not make the service unhealthy. A process that is stopping answers 503
+        with ``"status": "draining"`` for ``SHUTDOWN_DRAIN_SECONDS`` while it still serves every other request, so
+        a load balancer stops sending it requests before it closes its connections.
         """
+        if is_draining():
+            return Response(
+                Health(status="draining", database="ok", replicas=_replicas()),
+                status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            )
         try:
             await ping(min(settings.pool.connect_timeout, settings.pool.acquire_timeout))
         except Exception as exc:

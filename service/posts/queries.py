@@ -16,7 +16,9 @@ from service.compiled import TOTAL, compiled, page_total
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.posts import schemas
+from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
+from service.tags.schemas import lower_case_tag
 
 POST_COLUMNS = ("id", "title", "body", "author_id", "created_at", "updated_at", "author__id", "author__name")
 """What a post response shows: the post's columns and its author's id and name (never the author's hash)."""
@@ -131,7 +133,7 @@ async def list_posts(
     the page and its tags (three statements; one past the end, which costs no walk through the skipped rows).
     With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
     """
-    tag = tag.strip().lower() if tag is not None else None
+    tag = lower_case_tag(trim(tag)) if tag is not None else None
     q = (q.strip() or None) if q is not None else None
     if offset == 0:
         posts = await _post_page(limit, None, author_id, tag, q, order)

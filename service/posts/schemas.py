@@ -6,17 +6,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from litestar.params import QueryParameter
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
 from service.params import SORT_HELP
-from service.schemas import FreeText, SingleLine, not_null, response_schema, sorted_names
+from service.schemas import FreeText, SingleLine, Trimmed, not_null, response_schema, sorted_names
 from service.tags.schemas import TagNames
 
-PostTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
-PostBody = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100_000), FreeText]
+PostTitle = Annotated[str, Trimmed(1, 200, SingleLine)]
+PostBody = Annotated[str, Trimmed(0, 100_000, FreeText)]
 PostOrder = Annotated[
     Literal["created_at", "-created_at", "title", "-title", "id", "-id"], QueryParameter(description=SORT_HELP)
 ]

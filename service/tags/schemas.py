@@ -4,43 +4,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
-from service.schemas import SingleLine, response_schema
+from service.schemas import SingleLine, Trimmed, response_schema
 
 MAX_TAGS_PER_POST = 10
 
 MAX_TAG_LENGTH = 50
 
 
-def _lower_case(name: str) -> str:
-    lowered = name.lower()  # may be longer than the name: "İ".lower() is two characters
-    if len(lowered) > MAX_TAG_LENGTH:
-        raise ValueError(f"must be at most {MAX_TAG_LENGTH} characters once lower-cased")
-    return lowered
+def lower_case_tag(name: str) -> str:
+    """A tag name as stored and looked up: lower-cased one character for one, so it keeps its length.
+
+    ``str.lower`` turns ``"İ"`` into two characters (``"i"`` and a combining dot); Unicode's one-to-one (simple)
+    lower-case mapping of that one letter is ``"i"``, and every other character already maps one to one.
+    """
+    return name.replace("\u0130", "i").lower()
 
 
-TagName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH),
-    SingleLine,
-    AfterValidator(_lower_case),
-]
-"""A tag name as clients send it: trimmed, 1..50 characters, stored lower-case (still at most 50 characters)."""
+TagName = Annotated[str, Trimmed(1, MAX_TAG_LENGTH, SingleLine), AfterValidator(lower_case_tag)]
+"""A tag name as clients send it: trimmed, 1..50 characters, stored lower-case (as many characters)."""
 
 
 def _distinct_tags(names: list[str]) -> list[str]:
-    distinct = list(dict.fromkeys(names))
-    if len(distinct) > MAX_TAGS_PER_POST:
-        raise ValueError(f"a post has at most {MAX_TAGS_PER_POST} distinct tags, got {len(distinct)}")
-    return distinct
+    return list(dict.fromkeys(names))
 
 
 TagNames = Annotated[
     list[TagName],
-    Field(max_length=100, description=f"Tag names; duplicates collapse; at most {MAX_TAGS_PER_POST} distinct"),
+    Field(max_length=MAX_TAGS_PER_POST, description=f"At most {MAX_TAGS_PER_POST} tag names; duplicates collapse"),
     AfterValidator(_distinct_tags),
 ]
 

@@ -24,7 +24,19 @@ from service import models
 from service.models import Role
 from service.params import SORT_HELP
 from service.posts.schemas import PostCreate, PostSummary
-from service.schemas import FreeText, Related, SingleLine, not_null, response_schema
+from service.schemas import (
+    WHITESPACE,
+    FreeText,
+    Matches,
+    Related,
+    SingleLine,
+    Trimmed,
+    not_null,
+    regex_class,
+    response_schema,
+    trim,
+    trimmed_length_pattern,
+)
 
 MAX_SIGNUP_POSTS = 50
 MAX_EMAIL_LENGTH = 254
@@ -35,17 +47,30 @@ UserOrder = Annotated[
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
+NUL = "\x00"
 
 
 def _password_length(value: str) -> str:
-    if len(value.strip()) < MIN_PASSWORD:
+    if len(trim(value)) < MIN_PASSWORD:
         raise ValueError(f"must have at least {MIN_PASSWORD} characters besides surrounding whitespace")
-    if "\x00" in value:
+    if NUL in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
+UserName = Annotated[str, Trimmed(1, 100, SingleLine)]
+
+_ATEXT = "-A-Za-z0-9!#$%&'*+/=?^_`{|}~"
+_DNS_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = (
+    f"^[{_ATEXT}](?:[{_ATEXT}.]{{0,62}}[{_ATEXT}])?@(?:{_DNS_LABEL}\\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z])?$"
+)
+"""An ASCII address: a local part of at most 64 characters, then a host name whose last label ends in a letter."""
+_SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+_SPECIAL_USE = "|".join("".join(f"[{char.upper()}{char}]" for char in name) for name in _SPECIAL_USE_DOMAINS)
+EMAIL_EXCLUDED = f"\\.\\.|[@.][A-Za-z0-9]{{2}}--|\\.(?:{_SPECIAL_USE})$"
+"""What no address may contain: two dots in a row, a label with ``--`` in third and fourth place (Punycode), or
+a special-use top-level domain (``.test``, ``.localhost``, ...), which mail cannot reach."""
 
 
 def _email(value: str) -> str:
@@ -62,14 +87,23 @@ def _email(value: str) -> str:
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_LENGTH),
+    Matches(
+        EMAIL_PATTERN,
+        "not a valid email address: expected name@example.com, in ASCII, with a host name that mail can reach",
+        excluded=EMAIL_EXCLUDED,
+    ),
     AfterValidator(_email),
-    Field(json_schema_extra={"format": "email"}, description="Unique regardless of case; stored lower-case"),
+    Field(
+        json_schema_extra={"format": "email"},
+        description="Unique regardless of case; stored lower-case; surrounding whitespace is ignored",
+    ),
 ]
 Password = Annotated[
     str,
     Field(
         min_length=MIN_PASSWORD,
         max_length=MAX_PASSWORD,
+        json_schema_extra={"pattern": trimmed_length_pattern(MIN_PASSWORD, MAX_PASSWORD, regex_class(NUL))},
         description=(
             f"{MIN_PASSWORD} to {MAX_PASSWORD} characters, at least {MIN_PASSWORD} of them besides surrounding"
             " whitespace; kept exactly as typed"
@@ -90,16 +124,29 @@ def _website(value: str) -> str:
 
 
 _HTTP_URL = TypeAdapter(AnyHttpUrl)
+_HOST_LABEL = "[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PORT = "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_URL_CHARACTER = f"[^\\x00-\\x20\\x7f{regex_class(WHITESPACE)}]"
+WEBSITE_PATTERN = (
+    f"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_HOST_LABEL}\\.)+[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|{_OCTET}(?:\\.{_OCTET}){{3}})"
+    f"(?::{_PORT})?(?:[/?#]{_URL_CHARACTER}*)?$"
+)
+"""An http(s) URL with a host name (ASCII labels, the last one starting with a letter) or an IPv4 address, an
+optional port, then any path, query and fragment without spaces or control characters."""
 Website = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
+    StringConstraints(strip_whitespace=True, max_length=2048),
+    Matches(WEBSITE_PATTERN, "must be an http:// or https:// URL with a host name or IPv4 address and no spaces"),
     AfterValidator(_website),
     Field(
-        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+\\S*$"},
-        description="An http(s) URL, kept as given",
+        description=(
+            "An http(s) URL as browsers read it (characters outside RFC 3986 are allowed), kept as given;"
+            " surrounding whitespace is ignored"
+        )
     ),
 ]
-Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), FreeText]
+Bio = Annotated[str, Trimmed(0, 2000, FreeText)]
 
 
 class _UserColumns(PydanticModel):

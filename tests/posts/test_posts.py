@@ -63,7 +63,8 @@ async def test_create_needs_a_token(client: httpx.AsyncClient) -> None:
         ({"title": "ok", "tags": ["x" * 51]}, "tags.0"),
         ({"title": "ok", "tags": [7]}, "tags.0"),
         ({"title": "ok", "tags": ["new\nline"]}, "tags.0"),
-        ({"title": "ok", "tags": ["\u0130" * 26]}, "tags.0"),  # 26 characters, 52 once lower-cased
+        ({"title": "ok", "tags": ["x" * 51 + " "]}, "tags.0"),
+        ({"title": "ok", "tags": ["same"] * 11}, "tags"),  # at most 10 names, even when they collapse
     ],
 )
 async def test_invalid_posts_are_400(
@@ -75,14 +76,27 @@ async def test_invalid_posts_are_400(
     assert await Tag.all().count() == 0
 
 
-async def test_ten_distinct_tags_after_collapsing_are_allowed(
+async def test_ten_tag_names_collapse_to_the_distinct_lower_case_ones(
     client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
 ) -> None:
     user = await make_user()
-    tags = [f"T{n}" for n in range(10)] + [f"t{n}" for n in range(10)]
+    tags = ["T1", "t1", " t2 ", "T2", "t3", "t3", "T4", "t5", "t5", "T5"]
     response = await client.post("/posts", json={"title": "many", "tags": tags}, headers=token_for(user))
     assert response.status_code == 201, response.text
-    assert response.json()["tags"] == sorted(f"t{n}" for n in range(10))
+    assert response.json()["tags"] == ["t1", "t2", "t3", "t4", "t5"]
+
+
+async def test_a_tag_name_keeps_its_length_once_lower_cased(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    """'İ' lower-cases to 'i' (one character, not 'i' and a combining dot), so any name of 1..50 characters fits."""
+    user = await make_user()
+    names = ["\u0130" * 50, "a" * 49 + "\u0130", "  \u0130stanbul  "]
+    response = await client.post("/posts", json={"title": "t", "tags": names}, headers=token_for(user))
+    assert response.status_code == 201, response.text
+    assert response.json()["tags"] == sorted(["i" * 50, "a" * 49 + "i", "istanbul"])
+    found = (await client.get("/posts", params={"tag": "\u0130STANBUL"})).json()
+    assert [post["id"] for post in found["items"]] == [response.json()["id"]]
 
 
 async def test_text_that_looks_like_sql_or_html_is_stored_verbatim(
