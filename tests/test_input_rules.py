@@ -21,7 +21,7 @@ from service.posts.schemas import PostCreate, PostUpdate
 from service.schemas import WHITESPACE
 from service.settings import Settings
 from service.tags.schemas import lower_case_tag
-from service.users.schemas import ProfileIn, UserCreate, UserUpdate
+from service.users.schemas import ProfileWrite, UserCreate, UserUpdate
 from tests.fuzzing import openapi_document
 
 DOCUMENT = openapi_document()
@@ -32,7 +32,7 @@ PATTERNS = jsonschema_rs.FancyRegexOptions(size_limit=150_000_000)
 VALID_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     UserCreate: {"name": "Ada", "email": "ada@example.com", "password": "analytical engine"},
     UserUpdate: {},
-    ProfileIn: {},
+    ProfileWrite: {},
     PostCreate: {"title": "A post"},
     PostUpdate: {},
     LoginForm: {"username": "ada@example.com", "password": "x"},
@@ -257,7 +257,7 @@ def _from_documented_rules(prop: dict[str, Any]) -> st.SearchStrategy[str]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(st.data())
 def test_what_the_document_calls_a_valid_email_or_website_is_accepted(data: st.DataObject) -> None:
-    for model, field in ((UserCreate, "email"), (ProfileIn, "website")):
+    for model, field in ((UserCreate, "email"), (ProfileWrite, "website")):
         value = data.draw(_from_documented_rules(_property(model, field)), label=field)
         body = {**VALID_BODIES[model], field: value}
         assert _accepted(model, body), (field, value)

@@ -70,12 +70,12 @@ async def test_token_endpoints_declare_the_oauth2_password_scheme(document: dict
 async def test_bodies_and_nullable_fields_are_described(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert "nullable" not in str(schemas)
-    detail = schemas["UserDetail"]
+    detail = schemas["UserDetailRead"]
     assert set(detail["required"]) >= {"id", "name", "email", "post_count", "posts", "profile"}
     profile = detail["properties"]["profile"]
     assert {"type": "null"} in profile["oneOf"]
-    assert schemas["Post"]["properties"]["tags"] == {"items": {"type": "string"}, "type": "array"}
-    assert "password" not in schemas["User"]["properties"]
+    assert schemas["PostRead"]["properties"]["tags"] == {"items": {"type": "string"}, "type": "array"}
+    assert "password" not in schemas["UserRead"]["properties"]
     assert "password_hash" not in str(schemas)
     create = document["paths"]["/users"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert create == {"$ref": "#/components/schemas/UserCreate"}

@@ -15,7 +15,7 @@ from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
 from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
-from service.posts.schemas import Post, PostCreate, PostOrder, PostUpdate
+from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate
 from service.schemas import INT64_MAX, INT64_MIN
 
 
@@ -38,18 +38,18 @@ class PostController(Controller):
         tag: TagFilter = None,
         q: Search = None,
         order: PostOrder = "-created_at",
-    ) -> OffsetPagination[Post]:
+    ) -> OffsetPagination[PostRead]:
         """A page of posts with their authors and tags, newest first unless ``order`` says otherwise."""
         posts, total = await queries.list_posts(limit, offset, author_id=author_id, tag=tag, q=q, order=order)
         return page_of(posts, total, limit, offset)
 
     @get("/{post_id:int}", summary="Get a post", raises=[*READS, NotFoundException])
-    async def get_post(self, post_id: PostId) -> Post:
+    async def get_post(self, post_id: PostId) -> PostRead:
         """A post with its author and tags."""
         return await queries.fetch_post(post_id)
 
     @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED])
-    async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> Post:
+    async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> PostRead:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
         post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
         return await queries.fetch_post(post_id)
@@ -60,7 +60,7 @@ class PostController(Controller):
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
     )
-    async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost) -> Post:
+    async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost) -> PostRead:
         """Change the title, body or tags (the new set replaces the old): the author or an admin."""
         await queries.update_post(editable_post, data.model_dump(exclude_unset=True))
         return await queries.fetch_post(editable_post)
@@ -89,7 +89,7 @@ class UserPostController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
         order: PostOrder = "-created_at",
-    ) -> OffsetPagination[Post]:
+    ) -> OffsetPagination[PostRead]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
         posts, total = await queries.list_posts(limit, offset, author_id=user_id, order=order, author_must_exist=True)
         return page_of(posts, total, limit, offset)

@@ -93,12 +93,12 @@ def _user_exists(user_id: int) -> ExistsQuery:
     return User.filter(id=user_id).exists()
 
 
-async def fetch_post(post_id: int) -> schemas.Post:
+async def fetch_post(post_id: int) -> schemas.PostRead:
     """One post with its author and tags (one statement); NotFoundException if there is none."""
     post = await _post_by_id(post_id)
     if post is None:
         raise NotFoundException(f"Post {post_id} not found")
-    return schemas.Post.model_validate(post)
+    return schemas.PostRead.model_validate(post)
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -126,7 +126,7 @@ async def list_posts(
     q: str | None = None,
     order: str = "-created_at",
     author_must_exist: bool = False,
-) -> tuple[list[schemas.Post], int]:
+) -> tuple[list[schemas.PostRead], int]:
     """A page of posts (with authors and tags) matching the filters, and how many match in all.
 
     The first page is one statement (its total and tags subqueries of it). A later page counts first, then reads
@@ -143,7 +143,7 @@ async def list_posts(
         posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
     if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    return [schemas.Post.model_validate(post) for post in posts], total
+    return [schemas.PostRead.model_validate(post) for post in posts], total
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

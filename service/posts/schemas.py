@@ -59,18 +59,18 @@ else:
     _PostSummary = response_schema(models.Post, "PostSummaryFields", _PostSummaryColumns)
 
 
-class Author(_Author):
+class AuthorRead(_Author):
     """Who wrote a post."""
 
 
-class PostSummary(_PostSummary):
+class PostSummaryRead(_PostSummary):
     """A post in a user's recent posts: no body."""
 
 
-class Post(_Post):
+class PostRead(_Post):
     """A post with its author's id and name and its tag names (sorted)."""
 
-    author: Author
+    author: AuthorRead
     tags: Annotated[list[str], BeforeValidator(sorted_names)]
 
 

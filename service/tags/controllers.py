@@ -8,7 +8,7 @@ from litestar.pagination import OffsetPagination
 from service.errors import READS
 from service.params import Limit, Offset, page_of
 from service.tags import queries
-from service.tags.schemas import Tag
+from service.tags.schemas import TagRead
 
 
 class TagController(Controller):
@@ -18,7 +18,7 @@ class TagController(Controller):
     tags = ["tags"]
 
     @get("/", summary="List tags", raises=READS)
-    async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[Tag]:
+    async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[TagRead]:
         """A page of tags ordered by name, each with ``post_count``."""
         tags, total = await queries.list_tags(limit, offset)
-        return page_of([Tag.model_validate(tag) for tag in tags], total, limit, offset)
+        return page_of([TagRead.model_validate(tag) for tag in tags], total, limit, offset)

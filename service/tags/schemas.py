@@ -52,7 +52,7 @@ else:
     _Tag = response_schema(models.Tag, "TagFields", _TagColumns)
 
 
-class Tag(_Tag):
+class TagRead(_Tag):
     """A tag and how many posts carry it."""
 
     post_count: int

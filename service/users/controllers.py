@@ -15,7 +15,7 @@ from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
 from service.params import Limit, Offset, Search, UserId, page_of
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
-from service.users.schemas import Profile, ProfileIn, User, UserCreate, UserDetail, UserOrder, UserUpdate
+from service.users.schemas import ProfileRead, ProfileWrite, UserCreate, UserDetailRead, UserOrder, UserRead, UserUpdate
 
 
 class UserController(Controller):
@@ -33,7 +33,7 @@ class UserController(Controller):
         security=BEARER_OPTIONAL,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, PermissionDeniedException, ConflictError],
     )
-    async def create_user(self, data: JSONBody[UserCreate], optional_user: OptionalUser) -> UserDetail:
+    async def create_user(self, data: JSONBody[UserCreate], optional_user: OptionalUser) -> UserDetailRead:
         """Create an account. Anyone may sign up as a member; only an admin's token may set another role."""
         role = data.role or models.Role.MEMBER
         if role != models.Role.MEMBER and not is_admin(optional_user):
@@ -49,20 +49,20 @@ class UserController(Controller):
         role: Annotated[models.Role | None, QueryParameter(description="Only users with this role")] = None,
         q: Search = None,
         order: UserOrder = "-created_at",
-    ) -> OffsetPagination[User]:
+    ) -> OffsetPagination[UserRead]:
         """A page of users, newest first unless ``order`` says otherwise; ``q`` searches name and email."""
         users, total = await queries.list_users(limit, offset, role=role, q=q, order=order)
         return page_of(users, total, limit, offset)
 
     @get("/{user_id:int}", summary="Get a user", raises=[*READS, NotFoundException])
-    async def get_user(self, user_id: UserId) -> UserDetail:
+    async def get_user(self, user_id: UserId) -> UserDetailRead:
         """A user with their profile, post count and 20 most recent posts (without bodies)."""
         return await queries.fetch_user_detail(user_id)
 
     @get("/me", summary="The caller", security=BEARER, raises=[*READS, *TOKEN_REQUIRED])
-    async def get_me(self, current_user: CurrentUser) -> User:
+    async def get_me(self, current_user: CurrentUser) -> UserRead:
         """The user the bearer token belongs to."""
-        return User.model_validate(current_user)
+        return UserRead.model_validate(current_user)
 
     @patch(
         "/{user_id:int}",
@@ -72,7 +72,7 @@ class UserController(Controller):
     )
     async def update_user(
         self, user_id: UserId, data: JSONBody[UserUpdate], own_account: OwnAccount, current_user: CurrentUser
-    ) -> UserDetail:
+    ) -> UserDetailRead:
         """Change any of name, email, password, role: the user themself or an admin; the role only an admin."""
         changes = data.model_dump(exclude_unset=True)
         if "role" in changes and not is_admin(current_user) and changes["role"] != current_user.role:
@@ -97,6 +97,6 @@ class UserController(Controller):
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
     )
-    async def put_profile(self, user_id: UserId, data: JSONBody[ProfileIn], own_account: OwnAccount) -> Profile:
+    async def put_profile(self, user_id: UserId, data: JSONBody[ProfileWrite], own_account: OwnAccount) -> ProfileRead:
         """Create or replace the profile (both fields; a missing one becomes null): the user themself or an admin."""
-        return Profile.model_validate(await queries.put_profile(own_account, data))
+        return ProfileRead.model_validate(await queries.put_profile(own_account, data))

@@ -17,7 +17,7 @@ from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_first_posts, sort_terms
 from service.security import hash_password
-from service.users.schemas import ProfileIn, User, UserCreate, UserDetail
+from service.users.schemas import ProfileWrite, UserCreate, UserDetailRead, UserRead
 
 RECENT_POSTS = 20
 _COMPARABLE = ("name", "email", "role")  # the non-null columns an update may set to the value they already hold
@@ -82,12 +82,12 @@ async def ensure_user_exists(user_id: int) -> None:
         raise NotFoundException(f"User {user_id} not found")
 
 
-async def fetch_user_detail(user_id: int) -> UserDetail:
+async def fetch_user_detail(user_id: int) -> UserDetailRead:
     """A user with profile, ``post_count`` and 20 most recent posts (no bodies): one statement."""
     user = await _user_detail(user_id)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    return UserDetail.model_validate(user)
+    return UserDetailRead.model_validate(user)
 
 
 async def count_users(role: Role | None = None, q: str | None = None) -> int:
@@ -100,7 +100,7 @@ async def count_users(role: Role | None = None, q: str | None = None) -> int:
 
 async def list_users(
     limit: int, offset: int, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
-) -> tuple[list[User], int]:
+) -> tuple[list[UserRead], int]:
     """A page of users matching the filters, and how many match in all.
 
     The first page is one statement (its total a subquery of it); a later page counts first (two statements, one
@@ -113,7 +113,7 @@ async def list_users(
     else:
         total = await count_users(role, q)
         users = await _user_page(limit, offset, role, q, order) if offset < total else []
-    return [User.model_validate(user) for user in users], total
+    return [UserRead.model_validate(user) for user in users], total
 
 
 async def create_user(data: UserCreate, role: Role) -> int:
@@ -139,7 +139,7 @@ async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
 
 
 @retry_on_conflict
-async def put_profile(user_id: int, profile: ProfileIn) -> dict[str, Any]:
+async def put_profile(user_id: int, profile: ProfileWrite) -> dict[str, Any]:
     """Create or replace a user's profile (one statement, safe when two requests race)."""
     fields = profile.model_dump()
     stamp = now()

@@ -23,7 +23,7 @@ from tortoise.contrib.pydantic import PydanticModel
 from service import models
 from service.models import Role
 from service.params import SORT_HELP
-from service.posts.schemas import PostCreate, PostSummary
+from service.posts.schemas import PostCreate, PostSummaryRead
 from service.schemas import (
     WHITESPACE,
     FreeText,
@@ -175,27 +175,27 @@ else:
     _Profile = response_schema(models.Profile, "ProfileFields", _ProfileColumns)
 
 
-class Profile(_Profile):
+class ProfileRead(_Profile):
     """What a user says about themself."""
 
 
-class ProfileIn(BaseModel):
+class ProfileWrite(BaseModel):
     """A profile as a whole: both fields, each may be null."""
 
     bio: Bio | None = Field(default=None, description="At most 2000 characters")
     website: Website | None = None
 
 
-class User(_User):
+class UserRead(_User):
     """An account: never its password or hash."""
 
 
-class UserDetail(User):
+class UserDetailRead(UserRead):
     """A user with their post count and their 20 most recent posts (without bodies)."""
 
-    profile: Profile | None = Field(description="The user's profile, or null when they have none")
+    profile: ProfileRead | None = Field(description="The user's profile, or null when they have none")
     post_count: int
-    posts: Related[PostSummary]
+    posts: Related[PostSummaryRead]
 
 
 class UserCreate(BaseModel):
@@ -205,7 +205,7 @@ class UserCreate(BaseModel):
     email: Email
     password: Password
     role: Role | None = Field(default=None, description="Only an admin may give a role other than member")
-    profile: ProfileIn | None = Field(default=None, description="Created with the user, in the same transaction")
+    profile: ProfileWrite | None = Field(default=None, description="Created with the user, in the same transaction")
     posts: list[PostCreate] = Field(
         default_factory=list, max_length=MAX_SIGNUP_POSTS, description="Created with the user, all or nothing"
     )
