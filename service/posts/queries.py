@@ -16,12 +16,13 @@ from service.compiled import TOTAL, compiled, page_total
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.posts import schemas
-from service.schemas import trim
+from service.schemas import from_orm, trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 from service.tags.schemas import lower_case_tag
 
 POST_COLUMNS = ("id", "title", "body", "author_id", "created_at", "updated_at", "author__id", "author__name")
 """What a post response shows: the post's columns and its author's id and name (never the author's hash)."""
+_read_post = from_orm(schemas.PostRead)
 
 
 def sort_terms(order: str) -> tuple[str, ...]:
@@ -98,7 +99,7 @@ async def fetch_post(post_id: int) -> schemas.PostRead:
     post = await _post_by_id(post_id)
     if post is None:
         raise NotFoundException(f"Post {post_id} not found")
-    return schemas.PostRead.model_validate(post)
+    return _read_post(post)
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -143,7 +144,7 @@ async def list_posts(
         posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
     if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    return [schemas.PostRead.model_validate(post) for post in posts], total
+    return [_read_post(post) for post in posts], total
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

@@ -7,8 +7,11 @@ from litestar.pagination import OffsetPagination
 
 from service.errors import READS
 from service.params import Limit, Offset, page_of
+from service.schemas import from_orm
 from service.tags import queries
 from service.tags.schemas import TagRead
+
+_read_tag = from_orm(TagRead)
 
 
 class TagController(Controller):
@@ -21,4 +24,4 @@ class TagController(Controller):
     async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[TagRead]:
         """A page of tags ordered by name, each with ``post_count``."""
         tags, total = await queries.list_tags(limit, offset)
-        return page_of([TagRead.model_validate(tag) for tag in tags], total, limit, offset)
+        return page_of([_read_tag(tag) for tag in tags], total, limit, offset)

@@ -13,9 +13,12 @@ from service import models
 from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
 from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
 from service.params import Limit, Offset, Search, UserId, page_of
+from service.schemas import from_orm
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
 from service.users.schemas import ProfileRead, ProfileWrite, UserCreate, UserDetailRead, UserOrder, UserRead, UserUpdate
+
+_read_user = from_orm(UserRead)
 
 
 class UserController(Controller):
@@ -62,7 +65,7 @@ class UserController(Controller):
     @get("/me", summary="The caller", security=BEARER, raises=[*READS, *TOKEN_REQUIRED])
     async def get_me(self, current_user: CurrentUser) -> UserRead:
         """The user the bearer token belongs to."""
-        return UserRead.model_validate(current_user)
+        return _read_user(current_user)
 
     @patch(
         "/{user_id:int}",

@@ -16,12 +16,15 @@ from service.compiled import TOTAL, compiled, page_total
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_first_posts, sort_terms
+from service.schemas import from_orm
 from service.security import hash_password
 from service.users.schemas import ProfileWrite, UserCreate, UserDetailRead, UserRead
 
 RECENT_POSTS = 20
 _COMPARABLE = ("name", "email", "role")  # the non-null columns an update may set to the value they already hold
 USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
+_read_user = from_orm(UserRead)
+_read_user_detail = from_orm(UserDetailRead)
 """What a user response shows: never the password hash or the token version."""
 
 
@@ -87,7 +90,7 @@ async def fetch_user_detail(user_id: int) -> UserDetailRead:
     user = await _user_detail(user_id)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    return UserDetailRead.model_validate(user)
+    return _read_user_detail(user)
 
 
 async def count_users(role: Role | None = None, q: str | None = None) -> int:
@@ -113,7 +116,7 @@ async def list_users(
     else:
         total = await count_users(role, q)
         users = await _user_page(limit, offset, role, q, order) if offset < total else []
-    return [UserRead.model_validate(user) for user in users], total
+    return [_read_user(user) for user in users], total
 
 
 async def create_user(data: UserCreate, role: Role) -> int:
