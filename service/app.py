@@ -30,6 +30,7 @@ from service.openapi import finish_document
 from service.posts.controllers import PostController, UserPostController
 from service.replicas import route_reads
 from service.responses import SchemaResponse
+from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        tune_garbage_collector()
         async with database(settings, resolve_database_url(settings)):
             yield
 
