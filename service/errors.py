@@ -6,16 +6,18 @@ import functools
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -40,13 +42,6 @@ _UNAVAILABLE = (
 )
 
 
-class PayloadTooLargeError(HTTPException):
-    """The body is larger than 1 MiB."""
-
-    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    detail = "The request body is larger than 1 MiB"
-
-
 class UnsupportedMediaTypeError(HTTPException):
     """The body is not in the encoding the endpoint takes."""
 
@@ -59,13 +54,6 @@ class EmptyBodyError(HTTPException):
 
     status_code = HTTP_400_BAD_REQUEST
     detail = "The request body is missing: this endpoint takes a JSON object"
-
-
-class DatabaseUnavailableError(HTTPException):
-    """PostgreSQL cannot be reached or cannot answer in time."""
-
-    status_code = HTTP_503_SERVICE_UNAVAILABLE
-    detail = "The database is unavailable; try again shortly"
 
 
 class ConflictError(HTTPException):
@@ -82,10 +70,31 @@ class RateLimitedError(HTTPException):
     detail = "Too many failed sign-in attempts; try again later"
 
 
-READS: list[type[HTTPException]] = [DatabaseUnavailableError]
-"""What any endpoint that reads the database may answer besides its own codes (400 is documented by Litestar)."""
-JSON_WRITES: list[type[HTTPException]] = [PayloadTooLargeError, UnsupportedMediaTypeError, DatabaseUnavailableError]
-"""What any endpoint taking a body may answer besides its own codes."""
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """The contract's error body."""
+
+    status_code: int
+    detail: str
+    extra: list[dict[str, str]] | None = None
+
+
+def documented_error(status_code: int, description: str) -> ResponseSpec:
+    """An error answered by the framework or an exception handler rather than raised by a handler, for the
+    OpenAPI document (``responses=``); errors a handler raises are documented by its ``raises=``."""
+    example = Example(value={"status_code": status_code, "detail": description})
+    return ResponseSpec(ErrorBody, description=description, generate_examples=False, examples=[example])
+
+
+DATABASE_ERRORS = {503: documented_error(503, DATABASE_UNAVAILABLE)}
+"""``responses=`` of any endpoint that uses the database."""
+BODY_ERRORS = {413: documented_error(413, "The request body is larger than 1 MiB"), **DATABASE_ERRORS}
+"""``responses=`` of any endpoint that takes a body and uses the database."""
+JSON_WRITES: list[type[HTTPException]] = [UnsupportedMediaTypeError]
+"""``raises=`` of any endpoint taking a body, besides its own codes (with ``responses=BODY_ERRORS``)."""
 TOKEN_REQUIRED: list[type[HTTPException]] = [NotAuthorizedException]
 
 
@@ -257,8 +266,8 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseExcept
     """PostgreSQL is down, overloaded or too slow: a 503 the client may retry."""
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     timed_out = any(isinstance(error, TimeoutError | asyncpg.QueryCanceledError) for error in _chain(exc))
-    detail = "The database did not answer in time; try again shortly" if timed_out else DatabaseUnavailableError.detail
-    return error_response(DatabaseUnavailableError.status_code, detail, headers={"Retry-After": "1"})
+    detail = "The database did not answer in time; try again shortly" if timed_out else DATABASE_UNAVAILABLE
+    return error_response(HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
 
 
 def _raised_decoding_the_body(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from service.auth import queries
 from service.auth.dependencies import AppSettings, unauthorized
 from service.auth.schemas import LoginForm, Token
-from service.errors import JSON_WRITES, RateLimitedError
+from service.errors import BODY_ERRORS, JSON_WRITES, RateLimitedError
 from service.security import issue_token, verify_password
 
 
@@ -27,6 +27,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Sign in",
         raises=[*JSON_WRITES, NotAuthorizedException, RateLimitedError],
+        responses=BODY_ERRORS,
     )
     async def create_token(
         self, request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm], settings: AppSettings

@@ -11,7 +11,7 @@ from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
 from service.auth.dependencies import BEARER, CurrentUser
-from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED
+from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
 from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
@@ -27,7 +27,7 @@ class PostController(Controller):
     tags = ["posts"]
     dependencies = dependencies.DEPENDENCIES
 
-    @get("/", summary="List posts", raises=READS)
+    @get("/", summary="List posts", responses=DATABASE_ERRORS)
     async def list_posts(
         self,
         limit: Limit = 20,
@@ -43,12 +43,12 @@ class PostController(Controller):
         posts, total = await queries.list_posts(limit, offset, author_id=author_id, tag=tag, q=q, order=order)
         return page_of(posts, total, limit, offset)
 
-    @get("/{post_id:int}", summary="Get a post", raises=[*READS, NotFoundException])
+    @get("/{post_id:int}", summary="Get a post", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def get_post(self, post_id: PostId) -> PostRead:
         """A post with its author and tags."""
         return await queries.fetch_post(post_id)
 
-    @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED])
+    @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED], responses=BODY_ERRORS)
     async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> PostRead:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
         post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)
@@ -59,6 +59,7 @@ class PostController(Controller):
         summary="Update a post",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        responses=BODY_ERRORS,
     )
     async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost) -> PostRead:
         """Change the title, body or tags (the new set replaces the old): the author or an admin."""
@@ -69,7 +70,8 @@ class PostController(Controller):
         "/{post_id:int}",
         summary="Delete a post",
         security=BEARER,
-        raises=[*READS, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        responses=DATABASE_ERRORS,
     )
     async def delete_post(self, post_id: PostId, editable_post: EditablePost) -> None:
         """Delete a post (its tags stay): the author or an admin."""
@@ -82,7 +84,7 @@ class UserPostController(Controller):
     path = "/users/{user_id:int}/posts"
     tags = ["users"]
 
-    @get("/", summary="A user's posts", raises=[*READS, NotFoundException])
+    @get("/", summary="A user's posts", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def list_user_posts(
         self,
         user_id: UserId,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.pagination import OffsetPagination
 
-from service.errors import READS
+from service.errors import DATABASE_ERRORS
 from service.params import Limit, Offset, page_of
 from service.schemas import from_orm
 from service.tags import queries
@@ -20,7 +20,7 @@ class TagController(Controller):
     path = "/tags"
     tags = ["tags"]
 
-    @get("/", summary="List tags", raises=READS)
+    @get("/", summary="List tags", responses=DATABASE_ERRORS)
     async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[TagRead]:
         """A page of tags ordered by name, each with ``post_count``."""
         tags, total = await queries.list_tags(limit, offset)

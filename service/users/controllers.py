@@ -11,7 +11,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from service import models
 from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
-from service.errors import JSON_WRITES, READS, TOKEN_REQUIRED, ConflictError
+from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
 from service.params import Limit, Offset, Search, UserId, page_of
 from service.schemas import from_orm
 from service.users import dependencies, queries
@@ -35,6 +35,7 @@ class UserController(Controller):
         summary="Sign up",
         security=BEARER_OPTIONAL,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, PermissionDeniedException, ConflictError],
+        responses=BODY_ERRORS,
     )
     async def create_user(self, data: JSONBody[UserCreate], optional_user: OptionalUser) -> UserDetailRead:
         """Create an account. Anyone may sign up as a member; only an admin's token may set another role."""
@@ -44,7 +45,7 @@ class UserController(Controller):
         user_id = await queries.create_user(data, role)
         return await queries.fetch_user_detail(user_id)
 
-    @get("/", summary="List users", raises=READS)
+    @get("/", summary="List users", responses=DATABASE_ERRORS)
     async def list_users(
         self,
         limit: Limit = 20,
@@ -57,12 +58,12 @@ class UserController(Controller):
         users, total = await queries.list_users(limit, offset, role=role, q=q, order=order)
         return page_of(users, total, limit, offset)
 
-    @get("/{user_id:int}", summary="Get a user", raises=[*READS, NotFoundException])
+    @get("/{user_id:int}", summary="Get a user", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def get_user(self, user_id: UserId) -> UserDetailRead:
         """A user with their profile, post count and 20 most recent posts (without bodies)."""
         return await queries.fetch_user_detail(user_id)
 
-    @get("/me", summary="The caller", security=BEARER, raises=[*READS, *TOKEN_REQUIRED])
+    @get("/me", summary="The caller", security=BEARER, raises=[*TOKEN_REQUIRED], responses=DATABASE_ERRORS)
     async def get_me(self, current_user: CurrentUser) -> UserRead:
         """The user the bearer token belongs to."""
         return _read_user(current_user)
@@ -72,6 +73,7 @@ class UserController(Controller):
         summary="Update a user",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, ConflictError],
+        responses=BODY_ERRORS,
     )
     async def update_user(
         self, user_id: UserId, data: JSONBody[UserUpdate], own_account: OwnAccount, current_user: CurrentUser
@@ -88,7 +90,8 @@ class UserController(Controller):
         "/{user_id:int}",
         summary="Delete a user",
         security=BEARER,
-        raises=[*READS, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        responses=DATABASE_ERRORS,
     )
     async def delete_user(self, user_id: UserId, own_account: OwnAccount) -> None:
         """Delete an account with its profile and posts: the user themself or an admin."""
@@ -99,6 +102,7 @@ class UserController(Controller):
         summary="Set a user's profile",
         security=BEARER,
         raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        responses=BODY_ERRORS,
     )
     async def put_profile(self, user_id: UserId, data: JSONBody[ProfileWrite], own_account: OwnAccount) -> ProfileRead:
         """Create or replace the profile (both fields; a missing one becomes null): the user themself or an admin."""
