@@ -22,13 +22,13 @@ from litestar.utils import ensure_async_callable
 from service.auth.controllers import AuthController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
 from service.db import database, resolve_database_url
+from service.db.replicas import route_reads
 from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
 from service.posts.controllers import PostController, UserPostController
-from service.replicas import route_reads
 from service.responses import SchemaResponse
 from service.serving import tune_garbage_collector
 from service.settings import Settings

@@ -248,7 +248,7 @@ async def test_the_router_keeps_transactions_and_other_methods_on_the_primary(
     """The router's choice, with a replica marked usable: only a GET's reads outside a transaction leave the primary."""
     from tortoise.transactions import in_transaction
 
-    from service import replicas
+    from service.db import replicas
     from service.models import Post
 
     replica_set = replicas.ReplicaSet(ReplicaSettings(urls=("postgres://a/x", "postgres://b/x")))

@@ -10,8 +10,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from tortoise.queryset import QuerySetSingle
 
 from service.compiled import compiled
+from service.db.replicas import primary_reads
 from service.models import Role, User
-from service.replicas import primary_reads
 from service.schemas import INT64_MAX
 from service.security import InvalidTokenError, read_token
 from service.settings import Settings

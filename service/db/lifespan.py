@@ -12,7 +12,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 
 from service.db.config import describe_url, tortoise_config
-from service.replicas import monitoring, with_replicas
+from service.db.replicas import monitoring, with_replicas
 from service.settings import Settings
 
 logger = logging.getLogger("service.db")

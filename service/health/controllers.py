@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from service.auth.dependencies import AppSettings
 from service.db import ping
+from service.db.replicas import ReplicaStatus, replica_states
 from service.errors import database_unavailable
 from service.health.draining import is_draining
-from service.replicas import ReplicaStatus, replica_states
 
 
 class ReplicaHealth(BaseModel):

@@ -35,7 +35,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
+from pypika_tortoise.functions import Cast
+from pypika_tortoise.terms import Case, Function, Term, ValueWrapper
 from tortoise import connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
 from service.db.client import ServiceDBClient
@@ -49,7 +52,7 @@ logger = logging.getLogger("service.replicas")
 
 PRIMARY = "default"
 """The primary's Tortoise connection name."""
-ENGINE = "service.replicas"
+ENGINE = "service.db.replicas"
 """The Tortoise engine module of a replica's connection (its ``client_class`` is ``ReplicaDBClient``)."""
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -231,18 +234,29 @@ class ReplicaSet:
                 logger.exception("replica check failed")
 
 
+def _wal_bytes(position: str) -> Term:
+    """``pg_wal_lsn_diff(<position>(), '0/0')::bigint``: a WAL position as a byte count."""
+    return Cast(Function("pg_wal_lsn_diff", Function(position), ValueWrapper("0/0")), "BIGINT")
+
+
+# Operational statements about replication, not the domain's data, written with Tortoise's query builder
+# (the backend's ``query_class``) once at import.
+_PRIMARY_POSITION = AsyncpgDBClient.query_class.select(_wal_bytes("pg_current_wal_lsn")).get_sql()
+_REPLAYED_POSITION = AsyncpgDBClient.query_class.select(
+    Case().when(Function("pg_is_in_recovery"), _wal_bytes("pg_last_wal_replay_lsn"))
+).get_sql()
+
+
 async def _primary_position(client: BaseDBAsyncClient) -> int:
     async with client.acquire_connection() as connection:
-        position: int = await connection.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+        position: int = await connection.fetchval(_PRIMARY_POSITION)
     return position
 
 
 async def _replayed_position(client: BaseDBAsyncClient) -> int | None:
     """The WAL position the standby has replayed (bytes), or None when the server is not in recovery."""
     async with client.acquire_connection() as connection:
-        position: int | None = await connection.fetchval(
-            "SELECT CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END"
-        )
+        position: int | None = await connection.fetchval(_REPLAYED_POSITION)
     return position
 
 
