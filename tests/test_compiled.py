@@ -11,25 +11,31 @@ attribute of every model instance, the related objects ``select_related`` attach
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import random
+import weakref
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.pagination import OffsetPagination
 from pydantic import BaseModel
 from pydantic_core import to_json
+from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
 from tortoise.models import Model
 from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet, QuerySetSingle
 from tortoise.transactions import in_transaction
 
+from service import compiled as compiled_module
 from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
-from service.compiled import Compiled, CompileError, compiled
+from service.compiled import Compiled, CompileError, compiled, release
 from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
 from service.posts import queries as post_queries
@@ -379,6 +385,100 @@ async def test_every_read_handler_returns_instances_of_its_declared_type(app: An
             assert checked > 1 or route.path == "/users/me", route.path
             tested.add(route.path)
     assert tested == set(READ_CALLS)
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(Post, "created_at"), (User, "updated_at"), (User, "role"), (Profile, "created_at")],
+)
+def test_fast_converters_return_what_the_fields_return(model: type[Model], field: str) -> None:
+    """The converters the hydration uses for datetimes and enums give exactly what the field's own
+    ``to_python_value`` gives (value, type and time zone object) for every kind of value, not only for what asyncpg
+    returns (those take the fast path, the rest goes to the field)."""
+    data_field = model._meta.fields_map[field]
+    convert = compiled_module._converter(data_field)
+    assert convert is not data_field.to_python_value  # the fast path is in use for these fields
+    instant = datetime(2025, 3, 30, 1, 30, 15, 123456, tzinfo=UTC)
+    values: list[Any] = [
+        None,
+        instant,
+        instant.replace(fold=1),
+        instant.astimezone(ZoneInfo("Europe/Paris")),
+        instant.astimezone(timezone(timedelta(hours=-5, minutes=-30))),
+        instant.replace(tzinfo=None),
+        "2025-03-30T01:30:15.123456+00:00",
+        "admin",
+        "member",
+        Role.ADMIN,
+    ]
+    for value in values:
+        try:
+            expected: Any = data_field.to_python_value(value)
+        except Exception as error:
+            with pytest.raises(type(error)):
+                convert(value)
+            continue
+        got = convert(value)
+        assert (got, type(got)) == (expected, type(expected)), value
+        if isinstance(expected, datetime):
+            assert (got.tzinfo, got.fold, got.isoformat()) == (expected.tzinfo, expected.fold, expected.isoformat())
+
+
+def test_relation_containers_are_made_as_tortoise_makes_them() -> None:
+    """The prefetch places related objects in containers made with the arguments of Tortoise's own attribute
+    getters: for every reverse and many-to-many relation of the service, the same container as reading the
+    attribute gives (a Tortoise release that changes the getters fails here; the layer would fall back)."""
+    relations = [(User, "posts"), (Post, "tags"), (Tag, "posts")]
+    for model, name in relations:
+        made = compiled_module._container(model, name)
+        assert made is not None, (model.__name__, name)
+        key, make = made
+        instance = model(id=1)
+        container = make(instance)
+        expected = getattr(model(id=1), name)
+        assert key == f"_{name}"
+        assert type(container) is type(expected)
+        assert {k: v for k, v in vars(container).items() if k != "instance"} == {
+            k: v for k, v in vars(expected).items() if k != "instance"
+        }
+        assert container.instance is instance
+
+
+async def test_released_instances_are_freed_without_the_garbage_collector(world: dict[str, list[int]]) -> None:
+    """A prefetched relation's container points back at its instance: a cycle only the garbage collector frees.
+    ``release`` drops the containers once the responses are built, so the instances go with their last reference;
+    reading a released relation raises like a relation never fetched."""
+    tagged = [post_id for post_id in world["posts"] if await Post.filter(id=post_id, tags__id__isnull=False).exists()]
+    gc.disable()
+    try:
+        post = await post_queries._post_by_id(tagged[0])
+        assert post is not None
+        assert list(post.tags)
+        kept = weakref.ref(post)
+        release([post], "tags")
+        del post
+        assert kept() is None
+        user = await user_queries._user_detail(world["users"][7])
+        assert user is not None
+        assert list(user.posts)
+        kept = weakref.ref(user)
+        release([user], "posts")
+        del user
+        assert kept() is None
+        unreleased = await post_queries._post_by_id(tagged[0])
+        assert unreleased is not None
+        assert list(unreleased.tags)
+        kept = weakref.ref(unreleased)
+        del unreleased
+        assert kept() is not None  # the cycle keeps it: what release is for
+        released = await post_queries._post_by_id(tagged[0])
+        assert released is not None
+        release([released], "tags")
+        with pytest.raises(NoValuesFetched):
+            list(released.tags)
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 async def test_the_private_parts_of_tortoise_and_pypika_the_layer_reads_still_exist(app: Any) -> None:

@@ -12,7 +12,7 @@ from tortoise.queryset import CountQuery, ExistsQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service.compiled import TOTAL, compiled, page_total
+from service.compiled import TOTAL, compiled, page_total, release
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.posts import schemas
@@ -99,7 +99,9 @@ async def fetch_post(post_id: int) -> schemas.PostRead:
     post = await _post_by_id(post_id)
     if post is None:
         raise NotFoundException(f"Post {post_id} not found")
-    return _read_post(post)
+    read = _read_post(post)
+    release([post], "tags")
+    return read
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -144,7 +146,9 @@ async def list_posts(
         posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
     if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    return [_read_post(post) for post in posts], total
+    page = [_read_post(post) for post in posts]
+    release(posts, "tags")
+    return page, total
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

@@ -12,7 +12,7 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service import models
-from service.compiled import TOTAL, compiled, page_total
+from service.compiled import TOTAL, compiled, page_total, release
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_first_posts, sort_terms
@@ -90,7 +90,9 @@ async def fetch_user_detail(user_id: int) -> UserDetailRead:
     user = await _user_detail(user_id)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    return _read_user_detail(user)
+    read = _read_user_detail(user)
+    release([user], "posts")
+    return read
 
 
 async def count_users(role: Role | None = None, q: str | None = None) -> int:
