@@ -10,7 +10,7 @@ import itertools
 import asyncpg
 import pytest
 
-from service.db.client import BoundedPool
+from service.db.client import BoundedPool, Turns
 
 
 async def open_pool(database_url: str, size: int, acquire_timeout: float | None = None) -> BoundedPool:
@@ -75,3 +75,40 @@ async def test_a_wait_for_a_connection_is_bounded_and_gives_its_turn_back(databa
         await pool.release(first)
     finally:
         await pool.close()
+
+
+async def test_turns_are_given_in_arrival_order_and_never_lost() -> None:
+    """The pool's FIFO turns (``Turns``), without a database: waiters are served in order; a waiter that times out
+    or is cancelled leaves the line without taking a turn; a waiter granted a turn and cancelled before it could
+    run hands the turn to the next one. At the end every turn is free again."""
+    turns = Turns(1)
+    await turns.take(None)  # held by "us"
+    served: list[str] = []
+
+    async def wait(name: str, timeout: float | None = None) -> None:
+        await turns.take(timeout)
+        served.append(name)
+
+    first = asyncio.create_task(wait("first"))
+    timing_out = asyncio.create_task(wait("timing out", timeout=0.01))
+    cancelled = asyncio.create_task(wait("cancelled"))
+    granted_then_cancelled = asyncio.create_task(wait("granted then cancelled"))
+    last = asyncio.create_task(wait("last"))
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        await timing_out
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert len([waiter for waiter in turns.waiters if not waiter.done()]) == 3
+
+    turns.give()  # ours, to "first"
+    await first
+    turns.give()  # "first"'s, to the next still waiting: "granted then cancelled"...
+    granted_then_cancelled.cancel()  # ... which is cancelled before it runs: the turn must reach "last"
+    with pytest.raises(asyncio.CancelledError):
+        await granted_then_cancelled
+    await asyncio.wait_for(last, 1)
+    assert served == ["first", "last"]
+    assert cancelled.cancelled()
+    turns.give()  # "last"'s
+    assert (turns.free, len(turns.waiters)) == (1, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -144,38 +145,84 @@ async def connect_or_refused(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise ConnectRefusedError(f"PostgreSQL refused the connection: {exc.sqlstate} {exc}") from exc
 
 
+class Turns:
+    """At most ``size`` holders at a time; waiters get their turn in arrival order, and a wait may be bounded.
+
+    A lean FIFO semaphore for the pool: a free turn is taken without a future; a wait is one future and, when
+    bounded, one timer (``asyncio.timeout`` around ``asyncio.Semaphore.acquire`` costs about three times as much,
+    and under load every request waits for a turn).
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, timeout: float | None) -> None:
+        """Take a turn, waiting behind earlier callers; ``TimeoutError`` after ``timeout`` seconds of waiting."""
+        if self.free and not self.waiters:
+            self.free -= 1
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self.waiters.append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.give()  # granted, then cancelled before it could run: the turn goes to the next in line
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def give(self) -> None:
+        """Return a turn: to the longest waiter still waiting, else to the free ones."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a waiter that timed out or was cancelled has left the line
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class BoundedPool(_Pool):
     """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
 
     - **Fair.** asyncpg hands a released connection to whichever task asks next, so under load a waiting request
-      can lose its turn again and again (a long latency tail). Here a request takes a turn (a FIFO semaphore of the
-      pool's size) before it takes a connection: connections go to waiting requests in arrival order.
-    - **Bounded, cheaply.** The wait for a turn is bounded by ``asyncio.timeout`` (a timer, no task; asyncpg's own
-      ``wait_for`` starts a task per acquire), and only when a wait is possible at all.
+      can lose its turn again and again (a long latency tail). Here a request takes a turn (``Turns``, a FIFO
+      semaphore of the pool's size) before it takes a connection: connections go to waiting requests in arrival
+      order.
+    - **Bounded, cheaply.** Only the wait for a turn is bounded, by one timer; holding a turn, asyncpg's own
+      acquire never waits (asyncpg's ``wait_for`` would start a task per acquire).
     """
 
     acquire_timeout: float | None = None
 
     def __init__(self, *args: Any, max_size: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, max_size=max_size, **kwargs)
-        self.turns = asyncio.Semaphore(max_size)
+        self.turns = Turns(max_size)
         self.holding: set[Any] = set()
 
     def acquire(self, *, timeout: float | None = None) -> _FairAcquire:
         return _FairAcquire(self, self.acquire_timeout if timeout is None else timeout)
 
     async def take(self, timeout: float | None) -> Any:
-        """Wait, in arrival order, for this caller's turn (at most ``timeout`` seconds when one must be waited
-        for), then take a connection with asyncpg's own acquire, which a turn keeps from waiting."""
-        if timeout is None or not self.turns.locked():
-            await self.turns.acquire()
-        else:
-            async with asyncio.timeout(timeout):
-                await self.turns.acquire()
+        """Wait, in arrival order, for this caller's turn (at most ``timeout`` seconds), then take a connection
+        with asyncpg's own acquire, which a turn keeps from waiting."""
+        await self.turns.take(timeout)
         try:
             connection = await _AcquireContext(self, None)
         except BaseException:
-            self.turns.release()
+            self.turns.give()
             raise
         self.holding.add(connection)
         return connection
@@ -186,7 +233,7 @@ class BoundedPool(_Pool):
         finally:
             if connection in self.holding:
                 self.holding.discard(connection)
-                self.turns.release()
+                self.turns.give()
 
 
 class _FairAcquire(_AcquireContext):
