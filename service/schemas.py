@@ -154,7 +154,7 @@ Related = Annotated[list[T], BeforeValidator(_related_list)]
 def sorted_names(value: Any) -> Any:
     """Before-validator: the ``name`` of each object of a prefetched relation, sorted by code point."""
     if isinstance(value, ReverseRelation):
-        return sorted(item.name for item in value)
+        return sorted([item.name for item in value])
     return value
 
 
