@@ -522,8 +522,22 @@ def _getter(attribute: str) -> Callable[[Model], Any]:
 _Converter = Callable[[Any], Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Inline:
+    """A converter the generated builders write inline: ``expression`` with ``{v}`` for the value's variable, ``{row}``
+    for where the value is read, and ``{name}`` for each of ``names`` (passed by reference). Calling it converts one
+    value the same way (for everything else that uses converters)."""
+
+    function: _Converter
+    expression: str
+    names: Mapping[str, Any]
+
+    def __call__(self, value: Any) -> Any:
+        return self.function(value)
+
+
 def _converter(data_field: Any) -> _Converter:
-    """The field's ``to_python_value``, or a faster function that returns the same values for what asyncpg gives.
+    """The field's ``to_python_value``, or a faster equivalent that returns the same values for what asyncpg gives.
 
     - ``DatetimeField`` (with ``use_tz``, as the service runs): asyncpg returns ``timestamptz`` values as aware
       datetimes in ``datetime.UTC``, which Tortoise turns into the configured time zone with ``astimezone``; that is
@@ -532,7 +546,8 @@ def _converter(data_field: Any) -> _Converter:
     - ``CharEnumField``: the member for a stored value, from a table made once (``Enum(value)`` looks it up
       through the enum's metaclass at every value); anything not in the table goes to the field.
 
-    ``tests/test_compiled.py`` compares these with the fields' own ``to_python_value``.
+    Both are written inline by the generated builders (no function call per value). ``tests/test_compiled.py``
+    compares them, called and inlined, with the fields' own ``to_python_value``.
     """
     convert: _Converter = data_field.to_python_value
     kind = type(data_field).to_python_value
@@ -544,7 +559,12 @@ def _converter(data_field: Any) -> _Converter:
                 return value.astimezone(zone)
             return convert(value)
 
-        return datetime_value
+        return _Inline(
+            datetime_value,
+            "({v}.astimezone({zone}) if ({v} := {row}).__class__ is {datetime} and {v}.tzinfo is {UTC}"
+            " else {convert}({v}))",
+            {"zone": zone, "datetime": datetime, "UTC": UTC, "convert": convert},
+        )
     if kind is CharEnumFieldInstance.to_python_value:
         members = {member.value: member for member in data_field.enum_type}
 
@@ -552,7 +572,11 @@ def _converter(data_field: Any) -> _Converter:
             member = members.get(value)
             return convert(value) if member is None else member
 
-        return enum_value
+        return _Inline(
+            enum_value,
+            "({v}m if ({v}m := {members}.get({v} := {row})) is not None else {convert}({v}))",
+            {"members": members, "convert": convert},
+        )
     return convert
 
 
@@ -586,7 +610,12 @@ def _builder(
     entries += [f"{attribute!r}: row[{index}]" for index, attribute in plain]
     for number, (index, attribute, convert, convert_none) in enumerate(converted):
         namespace[f"convert{number}"] = convert
-        if convert_none:
+        if isinstance(convert, _Inline) and convert_none:
+            names = {name: f"_{name}{number}" for name in convert.names}
+            namespace.update({names[name]: value for name, value in convert.names.items()})
+            expression = convert.expression.format(v=f"v{number}", row=f"row[{index}]", **names)
+            entries.append(f"{attribute!r}: {expression}")
+        elif convert_none:
             entries.append(f"{attribute!r}: convert{number}(row[{index}])")
         else:
             entries.append(f"{attribute!r}: None if (value := row[{index}]) is None else convert{number}(value)")

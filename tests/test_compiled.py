@@ -392,12 +392,13 @@ async def test_every_read_handler_returns_instances_of_its_declared_type(app: An
     [(Post, "created_at"), (User, "updated_at"), (User, "role"), (Profile, "created_at")],
 )
 def test_fast_converters_return_what_the_fields_return(model: type[Model], field: str) -> None:
-    """The converters the hydration uses for datetimes and enums give exactly what the field's own
-    ``to_python_value`` gives (value, type and time zone object) for every kind of value, not only for what asyncpg
-    returns (those take the fast path, the rest goes to the field)."""
+    """The converters the hydration uses for datetimes and enums, called or written inline into a generated builder,
+    give exactly what the field's own ``to_python_value`` gives (value, type and time zone object) for every kind of
+    value, not only for what asyncpg returns (those take the fast path, the rest goes to the field)."""
     data_field = model._meta.fields_map[field]
     convert = compiled_module._converter(data_field)
     assert convert is not data_field.to_python_value  # the fast path is in use for these fields
+    inlined = compiled_module._builder(model, {}, [], [(0, field, convert, True)])  # as the hydration writes it
     instant = datetime(2025, 3, 30, 1, 30, 15, 123456, tzinfo=UTC)
     values: list[Any] = [
         None,
@@ -417,11 +418,13 @@ def test_fast_converters_return_what_the_fields_return(model: type[Model], field
         except Exception as error:
             with pytest.raises(type(error)):
                 convert(value)
+            with pytest.raises(type(error)):
+                inlined((value,))
             continue
-        got = convert(value)
-        assert (got, type(got)) == (expected, type(expected)), value
-        if isinstance(expected, datetime):
-            assert (got.tzinfo, got.fold, got.isoformat()) == (expected.tzinfo, expected.fold, expected.isoformat())
+        for got in (convert(value), vars(inlined((value,)))[field]):
+            assert (got, type(got)) == (expected, type(expected)), value
+            if isinstance(expected, datetime):
+                assert (got.tzinfo, got.fold, got.isoformat()) == (expected.tzinfo, expected.fold, expected.isoformat())
 
 
 def test_relation_containers_are_made_as_tortoise_makes_them() -> None:
