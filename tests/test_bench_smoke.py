@@ -178,3 +178,24 @@ def test_the_baseline_signs_up_like_the_service(servers: dict[str, Any]) -> None
     }
     assert service_dup.status_code == baseline_dup.status_code == 409
     assert service_dup.json() == baseline_dup.json()
+
+
+def test_the_replay_benchmark_measures_every_read_of_both_servers() -> None:
+    """``python -m bench.replay`` (CPU per request with the driver's replies replayed) runs end to end, both servers
+    answer every read with 200 (it fails otherwise), and its summary has a figure for each."""
+    small = ("--requests", "64", "--tasks", "4", "--repetitions", "1", "--users", "50")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.replay", *small],
+        cwd=ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, f"replay run failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    summary = result.stdout.split("CPU per request, driver replies replayed", 1)[1]
+    for name in ENDPOINTS[:4]:
+        row = re.search(rf"^\s+{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", summary, re.MULTILINE)
+        assert row is not None, f"no summary row for {name}:\n{result.stdout}"
+        assert all(float(value) > 0 for value in row.groups())

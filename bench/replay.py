@@ -1,0 +1,202 @@
+"""``python -m bench.replay``: the CPU each server spends per request above the driver, without the network.
+
+The service and the baseline are driven in this process through their ASGI apps (as uvicorn calls them, minus the
+HTTP parsing), one endpoint at a time, by concurrent tasks. Every statement runs once on a real, seeded database;
+after that the driver's reply to the same statement is replayed (asyncpg's ``fetch``/``fetchrow``/``fetchval``
+return the recorded records), so what is measured is each server's own Python work per request: routing,
+parameters, the pool, the ORM or the hand-written code, building and encoding the response. No PostgreSQL, wrk or
+kernel time is in it, which makes it steady (a few percent between runs) where the HTTP benchmark on a shared
+machine swings by 10%: the figures to compare two versions of the code with. The ratio to the baseline is not the
+HTTP benchmark's, which also counts the load generator, PostgreSQL and the network.
+
+Starts a throwaway PostgreSQL (or uses ``BENCH_DATABASE_URL``/``DATABASE_URL``'s server), migrates and seeds a
+database, prints one line per endpoint and server and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg.connection
+
+from bench import seed, servers
+
+ENDPOINTS = {
+    "GET /users/{id}": "/users/5",
+    "GET /users?role=member": "/users?role=member",
+    "GET /posts?limit=20": "/posts?limit=20",
+    "GET /posts/{id}": "/posts/5",
+}
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+def replay_driver_replies() -> None:
+    """From now on, asyncpg returns the first reply it got to a statement (with the same arguments) again."""
+    replies: dict[tuple[str, str, tuple[Any, ...]], Any] = {}
+    connection_class: Any = asyncpg.connection.Connection
+    for method in ("fetch", "fetchrow", "fetchval"):
+        original = getattr(connection_class, method)
+
+        def replaying(original: Any, method: str) -> Any:
+            async def call(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+                key = (method, query, args)
+                if key not in replies:
+                    replies[key] = await original(self, query, *args, **kwargs)
+                return replies[key]
+
+            return call
+
+        setattr(connection_class, method, replaying(original, method))
+
+
+async def request(app: ASGIApp, target: str) -> int:
+    """One GET through the app; returns the status."""
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"accept", b"*/*")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+async def running(app: ASGIApp) -> Callable[[], Awaitable[None]]:
+    """Run the app's lifespan start-up; returns the shut-down."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+    task = asyncio.ensure_future(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise servers.BenchError(f"start-up failed: {started.get('message', started)}")
+
+    async def stop() -> None:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
+
+    return stop
+
+
+async def cpu_per_request(app: ASGIApp, target: str, requests: int, tasks: int, repetitions: int) -> float:
+    """The least process CPU per request (microseconds) over the repetitions."""
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            status = await request(app, target)
+            if status != 200:
+                raise servers.BenchError(f"GET {target} answered {status}")
+
+    await asyncio.gather(*(worker(20) for _ in range(tasks)))  # records the replies, warms every cache
+    best = float("inf")
+    for _ in range(repetitions):
+        started = time.process_time()
+        await asyncio.gather(*(worker(requests // tasks) for _ in range(tasks)))
+        best = min(best, (time.process_time() - started) / (requests // tasks * tasks) * 1e6)
+    return best
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    from bench import baseline
+    from service.app import create_app
+    from service.settings import Settings
+
+    os.environ["DATABASE_URL"] = url  # the baseline reads it
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": url,
+            "APP_ENV": "production",
+            "JWT_SECRET": secrets.token_hex(32),
+            "MIGRATE_ON_START": "0",
+            "ACCESS_LOG": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    apps: dict[str, Callable[[], Any]] = {"service": lambda: create_app(settings), "baseline": baseline.create_app}
+    replay_driver_replies()
+    figures: dict[str, dict[str, float]] = {name: {} for name in ENDPOINTS}
+    for server, make in apps.items():
+        app = make()
+        stop = await running(app)
+        try:
+            for name, target in ENDPOINTS.items():
+                if args.only and not any(text in name for text in args.only):
+                    continue
+                figures[name][server] = await cpu_per_request(app, target, args.requests, args.tasks, args.repetitions)
+                print(f"{name:24s} {server:9s} {figures[name][server]:8.1f} us CPU per request", flush=True)
+        finally:
+            await stop()
+    return figures
+
+
+async def prepare_and_measure(server_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    from service import db
+    from service.security import hash_password
+    from service.settings import Settings
+
+    async with servers.fresh_database(server_url) as url:
+        await db.upgrade(Settings.from_env({"DATABASE_URL": url}, serving=False), url)
+        await seed.seed(url, args.users, await hash_password(seed.PASSWORD))
+        return await measure(url, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000, help="requests per repetition (default 4000)")
+    parser.add_argument("--tasks", type=int, default=16, help="concurrent requests (default 16)")
+    parser.add_argument("--repetitions", type=int, default=5, help="the least of this many is kept (default 5)")
+    parser.add_argument("--users", type=int, default=1000, help="users to seed (default 1000)")
+    parser.add_argument("--endpoint", dest="only", action="append", metavar="TEXT", help="only endpoints with TEXT")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvloop
+
+    args = build_parser().parse_args(argv)
+    try:
+        with servers.work_directory() as workdir, servers.postgres_server(workdir) as (server_url, _):
+            figures = uvloop.run(prepare_and_measure(server_url, args))
+    except servers.BenchError as exc:
+        print(f"FAILED: {exc}", flush=True)
+        return 1
+    print("\nCPU per request, driver replies replayed (microseconds; least of the repetitions)")
+    print(f"  {'endpoint':24s} {'service':>9s} {'baseline':>9s}  service/baseline")
+    for name, measured in figures.items():
+        if {"service", "baseline"} <= measured.keys():
+            service, base = measured["service"], measured["baseline"]
+            print(f"  {name:24s} {service:9.1f} {base:9.1f}  {service / base:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
