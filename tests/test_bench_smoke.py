@@ -37,9 +37,10 @@ def bench_env() -> dict[str, str]:
     return env
 
 
-def test_smoke_run_exits_0_and_prints_a_table_with_every_endpoint(tmp_path: Path) -> None:
+def run_module(module: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module arguments`` from the project root with ``bench_env()``; fails the test unless it exits 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", module, *arguments],
         cwd=ROOT,
         env=bench_env(),
         capture_output=True,
@@ -47,7 +48,12 @@ def test_smoke_run_exits_0_and_prints_a_table_with_every_endpoint(tmp_path: Path
         timeout=180,
         check=False,
     )
-    assert result.returncode == 0, f"smoke run failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, f"{module} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    return result
+
+
+def test_smoke_run_exits_0_and_prints_a_table_with_every_endpoint(tmp_path: Path) -> None:
+    result = run_module("bench", "--smoke", "--results-dir", str(tmp_path))
     lines = result.stdout.splitlines()
     summary = lines.index(next(line for line in lines if line.startswith("Summary")))
     for name in ENDPOINTS:
@@ -183,17 +189,7 @@ def test_the_baseline_signs_up_like_the_service(servers: dict[str, Any]) -> None
 def test_the_replay_benchmark_measures_every_read_of_both_servers() -> None:
     """``python -m bench.replay`` (CPU per request with the driver's replies replayed) runs end to end, both servers
     answer every read with 200 (it fails otherwise), and its summary has a figure for each."""
-    small = ("--requests", "64", "--tasks", "4", "--repetitions", "1", "--users", "50")
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.replay", *small],
-        cwd=ROOT,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, f"replay run failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    result = run_module("bench.replay", "--requests", "64", "--tasks", "4", "--repetitions", "1", "--users", "50")
     summary = result.stdout.split("CPU per request, driver replies replayed", 1)[1]
     for name in ENDPOINTS[:4]:
         row = re.search(rf"^\s+{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", summary, re.MULTILINE)

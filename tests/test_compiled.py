@@ -454,20 +454,16 @@ async def test_released_instances_are_freed_without_the_garbage_collector(world:
     tagged = [post_id for post_id in world["posts"] if await Post.filter(id=post_id, tags__id__isnull=False).exists()]
     gc.disable()
     try:
-        post = await post_queries._post_by_id(tagged[0])
-        assert post is not None
-        assert list(post.tags)
-        kept = weakref.ref(post)
-        release([post], "tags")
-        del post
-        assert kept() is None
-        user = await user_queries._user_detail(world["users"][7])
-        assert user is not None
-        assert list(user.posts)
-        kept = weakref.ref(user)
-        release([user], "posts")
-        del user
-        assert kept() is None
+        for read, key, relation in [
+            (post_queries._post_by_id, tagged[0], "tags"),
+            (user_queries._user_detail, world["users"][7], "posts"),
+        ]:
+            instance: Any = await read(key)
+            assert list(getattr(instance, relation))
+            kept = weakref.ref(instance)
+            release([instance], relation)
+            del instance
+            assert kept() is None, relation
         unreleased = await post_queries._post_by_id(tagged[0])
         assert unreleased is not None
         assert list(unreleased.tags)
