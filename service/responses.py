@@ -26,6 +26,7 @@ from types import NoneType, UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 import msgspec
+from annotated_types import BaseMetadata
 from litestar import MediaType, Response
 from litestar.pagination import OffsetPagination
 from litestar.serialization import default_serializer
@@ -63,11 +64,8 @@ def _check(schema: type[BaseModel]) -> bool:
     for name, info in schema.model_fields.items():
         if info.alias not in (None, name) or info.serialization_alias not in (None, name) or info.exclude:
             return False
-        if any(
-            not isinstance(meta, BeforeValidator) and hasattr(meta, "__get_pydantic_core_schema__")
-            for meta in info.metadata
-        ):
-            return False  # an annotation of its own (a serializer, say) may change what is written
+        if any(not isinstance(meta, BeforeValidator | BaseMetadata) for meta in info.metadata):
+            return False  # anything but a before-validator or a constraint (a serializer, say) may change the JSON
         if not _plain_type(info.annotation):
             return False
     return True

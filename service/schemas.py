@@ -191,6 +191,17 @@ def regex_class(characters: str) -> str:
 _WHITESPACE_CLASS = regex_class(WHITESPACE)
 
 
+def _checked(schema: core_schema.CoreSchema, accepts: Callable[[str], bool], message: str) -> core_schema.CoreSchema:
+    """``schema``, then a check: a string ``accepts`` refuses is a validation error saying ``message``."""
+
+    def check(value: str) -> str:
+        if not accepts(value):
+            raise ValueError(message)
+        return value
+
+    return core_schema.no_info_after_validator_function(check, schema)
+
+
 @dataclass(frozen=True, slots=True)
 class CharacterRule:
     """Annotated metadata: reject strings with characters outside a set, and say so in the JSON schema too."""
@@ -200,13 +211,7 @@ class CharacterRule:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         forbidden = re.compile(f"[{self.forbidden}]")
-
-        def check(value: str) -> str:
-            if forbidden.search(value):
-                raise ValueError(self.message)
-            return value
-
-        return core_schema.no_info_after_validator_function(check, handler(source))
+        return _checked(handler(source), lambda value: forbidden.search(value) is None, self.message)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -292,12 +297,10 @@ class Matches:
         compiled = re.compile(self.pattern)
         excluded = re.compile(self.excluded) if self.excluded else None
 
-        def check(value: str) -> str:
-            if not compiled.fullmatch(value) or (excluded is not None and excluded.search(value)):
-                raise ValueError(self.message)
-            return value
+        def accepts(value: str) -> bool:
+            return compiled.fullmatch(value) is not None and (excluded is None or excluded.search(value) is None)
 
-        return core_schema.no_info_after_validator_function(check, handler(source))
+        return _checked(handler(source), accepts, self.message)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler

@@ -249,17 +249,22 @@ class BoundedPool(_Pool):
         cleared, holder back in the queue, proxy detached, inactivity timer armed. Anything else takes asyncpg's
         path. Reads asyncpg's private attributes (asyncpg is pinned to 0.32.x; ``tests/test_pool.py`` names them).
         """
-        holder = getattr(proxy, "_holder", None)
-        con = getattr(proxy, "_con", None)
-        if type(proxy) is not PoolConnectionProxy or holder is None or con is None or holder._pool is not self:
+        if type(proxy) is not PoolConnectionProxy:
             return False
-        if not self._initialized or self._closed or holder._in_use is None or self._reset is not None:
-            return False
+        # The attributes below are asyncpg's private ones, which its stubs do not declare.
+        pool: Any = self
+        untyped: Any = proxy
+        holder, con = untyped._holder, untyped._con
+        if con is None or holder._pool is not pool or holder._in_use is None:
+            return False  # released already, or not this pool's: asyncpg's path says so
         protocol = con._protocol
         if (
-            con.is_closed()
+            not pool._initialized
+            or pool._closed
+            or pool._reset is not None
+            or con.is_closed()
             or protocol.queries_count >= holder._max_queries
-            or holder._generation != self._generation
+            or holder._generation != pool._generation
             or protocol._is_cancelling()
             or protocol.is_in_transaction()
             or con._top_xact is not None
