@@ -30,6 +30,7 @@ from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
 from service.posts.controllers import PostController, UserPostController
 from service.responses import SchemaResponse
+from service.security import configure_hashing
 from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    configure_hashing(settings.hashing_threads, settings.password_hash_queue, settings.password_hash_sign_in_reserve)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

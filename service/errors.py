@@ -27,6 +27,7 @@ from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
 from service.db.client import ConnectRefusedError
+from service.hashing import HashingBusyError
 
 logger = logging.getLogger("service.errors")
 
@@ -270,6 +271,15 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: BaseExcept
     return error_response(HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
 
 
+PASSWORDS_BUSY = "Too many password checks at once; try again in a moment"
+
+
+def handle_hashing_busy(request: Request[Any, Any, Any], exc: HashingBusyError) -> Response[dict[str, Any]]:
+    """No room for more password hashing in this process: refused at once, with a time to retry."""
+    logger.info("password hashing at capacity on %s %s (%s)", request.method, request.url.path, exc.work.value)
+    return error_response(HTTP_503_SERVICE_UNAVAILABLE, PASSWORDS_BUSY, headers={"Retry-After": "1"})
+
+
 def _raised_decoding_the_body(exc: BaseException) -> bool:
     frame = exc.__traceback__
     while frame is not None:
@@ -307,5 +317,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     IntegrityError: handle_integrity_error,
     OperationalError: handle_operational_error,
     DBConnectionError: handle_database_unavailable,
+    HashingBusyError: handle_hashing_busy,
     Exception: handle_unexpected,
 }

@@ -1,8 +1,8 @@
-"""Password hashing (Argon2id) and access tokens (JWT, HS256)."""
+"""Password hashing (Argon2id, admitted by the process's HashingGate) and access tokens (JWT, HS256)."""
 
 from __future__ import annotations
 
-import asyncio
+import os
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -11,18 +11,35 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from service.hashing import HashingGate, Work
+
 _hasher = PasswordHasher()  # Argon2id with the RFC 9106 low-memory parameters
 TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name, not a secret
+_gate = HashingGate(threads=os.cpu_count() or 1, queue=32, reserved=16)
+
+
+def configure_hashing(threads: int, queue: int, reserved: int) -> HashingGate:
+    """Replace this process's hashing gate (the app does it once at start with the settings); return it."""
+    global _gate
+    _gate.close()
+    _gate = HashingGate(threads, queue, reserved)
+    return _gate
+
+
+def hashing_gate() -> HashingGate:
+    """This process's hashing gate."""
+    return _gate
 
 
 async def hash_password(password: str) -> str:
-    """Argon2id hash of ``password``, computed off the event loop (it takes tens of milliseconds)."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    """Argon2id hash of ``password`` on a hashing thread; HashingBusyError at once if there is no room."""
+    return await _gate.run(Work.OTHER, _hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches; with no hash (unknown account) it still spends the same time."""
-    return await asyncio.to_thread(_verify, password_hash or _dummy_hash(), password, password_hash is not None)
+    """Whether ``password`` matches; with no hash (unknown account) it still spends the same time. Sign-ins are
+    admitted before other hashing; HashingBusyError at once if even their share is full."""
+    return await _gate.run(Work.SIGN_IN, _verify, password_hash or _dummy_hash(), password, password_hash is not None)
 
 
 def _verify(password_hash: str, password: str, real: bool) -> bool:

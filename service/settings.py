@@ -173,10 +173,26 @@ class Settings(BaseSettings):
         alias="LOGIN_MAX_FAILURES",
         ge=1,
         le=10_000,
-        description="Failed sign-ins allowed per account in `LOGIN_WINDOW_SECONDS`; then 429 for that account.",
+        description="Failed sign-ins allowed per account from one client address in `LOGIN_WINDOW_SECONDS`; then "
+        "429 for that account from that address (its owner elsewhere still signs in).",
     )
     login_window_seconds: int = Field(
-        300, alias="LOGIN_WINDOW_SECONDS", ge=1, le=86_400, description="The per-account window, in seconds."
+        300,
+        alias="LOGIN_WINDOW_SECONDS",
+        ge=1,
+        le=86_400,
+        description="The window of `LOGIN_MAX_FAILURES`, in seconds.",
+    )
+    login_account_max_failures: int = Field(
+        50,
+        alias="LOGIN_ACCOUNT_MAX_FAILURES",
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins allowed per account from all addresses together in "
+        "`LOGIN_ACCOUNT_WINDOW_SECONDS`, then 429 for that account everywhere: the ceiling on distributed guessing.",
+    )
+    login_account_window_seconds: int = Field(
+        900, alias="LOGIN_ACCOUNT_WINDOW_SECONDS", ge=1, le=86_400, description="The per-account window, in seconds."
     )
     login_address_max_failures: int = Field(
         100,
@@ -188,6 +204,30 @@ class Settings(BaseSettings):
     )
     login_address_window_seconds: int = Field(
         300, alias="LOGIN_ADDRESS_WINDOW_SECONDS", ge=1, le=86_400, description="The per-address window, in seconds."
+    )
+    password_hash_threads: int = Field(
+        0,
+        alias="PASSWORD_HASH_THREADS",
+        ge=0,
+        le=256,
+        description="Password hashes (Argon2, CPU-bound) computed at once per process; `0`: the cores divided "
+        "among the `WORKERS`.",
+    )
+    password_hash_queue: int = Field(
+        32,
+        alias="PASSWORD_HASH_QUEUE",
+        ge=0,
+        le=10_000,
+        description="Requests that may wait for a hashing thread per process; past it a request gets 503 with "
+        "`Retry-After` at once.",
+    )
+    password_hash_sign_in_reserve: int = Field(
+        16,
+        alias="PASSWORD_HASH_SIGN_IN_RESERVE",
+        ge=0,
+        le=10_000,
+        description="Places of `PASSWORD_HASH_QUEUE` only sign-ins may take (sign-ups and password changes cannot), "
+        "so a sign-up flood never starves sign-in.",
     )
     forwarded_allow_ips: str = Field(
         "",
@@ -277,6 +317,11 @@ class Settings(BaseSettings):
     def _pool_bounds(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError(f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})")
+        if self.password_hash_sign_in_reserve > self.password_hash_queue:
+            raise ValueError(
+                f"PASSWORD_HASH_SIGN_IN_RESERVE ({self.password_hash_sign_in_reserve}) must not exceed "
+                f"PASSWORD_HASH_QUEUE ({self.password_hash_queue})"
+            )
         if self.database_replica_max_lag <= self.database_replica_check_interval:
             raise ValueError(
                 f"DATABASE_REPLICA_MAX_LAG ({self.database_replica_max_lag}) must exceed "
@@ -293,6 +338,11 @@ class Settings(BaseSettings):
             check_interval=self.database_replica_check_interval,
             timeout=self.database_replica_timeout,
         )
+
+    @property
+    def hashing_threads(self) -> int:
+        """``PASSWORD_HASH_THREADS``, or this machine's cores shared among the worker processes."""
+        return self.password_hash_threads or max(1, (os.cpu_count() or 1) // self.workers)
 
     @property
     def pool(self) -> PoolSettings:

@@ -13,6 +13,7 @@ from service.auth import queries
 from service.auth.dependencies import AppSettings, unauthorized
 from service.auth.schemas import LoginForm, Token
 from service.errors import BODY_ERRORS, JSON_WRITES, RateLimitedError
+from service.hashing import HashingBusyError
 from service.security import issue_token, verify_password
 
 
@@ -35,17 +36,23 @@ class AuthController(Controller):
         """Exchange an email (``username``) and password for a bearer token.
 
         401 if they do not match (the same answer, in the same time, whether or not the email exists); 429 with
-        ``Retry-After`` after a few failures for the account (``LOGIN_MAX_FAILURES``), or many from the client
-        address (``LOGIN_ADDRESS_MAX_FAILURES``).
+        ``Retry-After`` after a few failures for the account from this address (``LOGIN_MAX_FAILURES``), many for
+        the account from everywhere (``LOGIN_ACCOUNT_MAX_FAILURES``) or from this address over all accounts
+        (``LOGIN_ADDRESS_MAX_FAILURES``); 503 with ``Retry-After`` when too many passwords are being checked.
         """
         email = data.username.lower()
         limits = queries.throttle_limits(email, request.client.host if request.client else None, settings)
-        if wait := await queries.seconds_blocked(limits):
+        if (wait := await queries.seconds_blocked(limits)) or (wait := await queries.reserve_attempt(limits)):
             raise RateLimitedError(headers={"Retry-After": str(wait)})
         user = await queries.fetch_user_by_email(email)
-        if not await verify_password(user.password_hash if user else None, data.password) or user is None:
-            await queries.record_failure(limits)
+        try:
+            matches = await verify_password(user.password_hash if user else None, data.password)
+        except HashingBusyError:
+            await queries.give_back(limits)
+            raise
+        if not matches or user is None:
+            await queries.delete_expired(limits)
             raise unauthorized("Incorrect email or password")
-        await queries.forget_failures(email)
+        await queries.signed_in(limits)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)
         return Token(access_token=token, expires_in=settings.jwt_ttl_seconds)
