@@ -52,7 +52,7 @@ STATEMENTS = {
 }
 
 USER_DETAIL = f"""
-SELECT u.id, u.name, u.email, u.role, u.created_at, u.updated_at,
+SELECT u.id, u.name, u.role, u.created_at, u.updated_at,
        pr.id AS profile_id, pr.bio, pr.website,
        (SELECT count(*) FROM posts c WHERE c.author_id = u.id) AS post_count,
        ARRAY(SELECT ROW(p.id, p.title, p.created_at)
@@ -65,10 +65,10 @@ WHERE u.id = $1
 # Unfiltered totals come from the counters the schema keeps (migration 3's row_counts), as in the service: the
 # baseline has the same database, so it gets the same schema; what differs is only the code path.
 _USER_PAGE = """
-SELECT t.total, u.id, u.name, u.email, u.role, u.created_at, u.updated_at
+SELECT t.total, u.id, u.name, u.role, u.created_at, u.updated_at
 FROM (SELECT coalesce((SELECT n FROM row_counts WHERE name = {counter}), 0) AS total) t
 LEFT JOIN LATERAL (SELECT * FROM (
-    SELECT id, name, email, role, created_at, updated_at FROM users {where}
+    SELECT id, name, role, created_at, updated_at FROM users {where}
     ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
 ) page WHERE $2 < t.total) u ON true
 """
@@ -105,10 +105,10 @@ hasher = PasswordHasher()  # Argon2id with the RFC 9106 low-memory parameters, a
 
 
 def _user(row: Any) -> dict[str, Any]:
+    """A user as anonymous callers see them (no email), as the service shows it."""
     return {
         "id": row["id"],
         "name": row["name"],
-        "email": row["email"],
         "role": row["role"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
@@ -219,7 +219,7 @@ async def sign_up(state: State, data: SignUp) -> dict[str, Any]:
         row = await _pool(state).fetchrow(INSERT_USER, name, email, password_hash)
     except asyncpg.UniqueViolationError:
         raise HTTPException(status_code=409, detail=CONFLICT) from None
-    return {**_user(row), "profile": None, "post_count": 0, "posts": []}
+    return {**_user(row), "email": row["email"], "profile": None, "post_count": 0, "posts": []}
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:

@@ -22,8 +22,10 @@ def hot_statements(user_count: int, post_count: int) -> dict[str, tuple[str, lis
     user_id, post_id = max(1, user_count // 2), max(1, post_count // 2)
     second_page_keys = list(range(max(1, post_count - 39), max(2, post_count - 19)))
     return {
-        "GET /users/{id}: user, profile, post count, 20 recent posts": users._user_detail.plan(user_id),
-        "GET /users?role=member: page and total": users._user_page.plan(20, None, Role.MEMBER, None, "-created_at"),
+        "GET /users/{id}: user, profile, post count, 20 recent posts": users._user_detail.plan(user_id, False),
+        "GET /users?role=member: page and total": users._user_page.plan(
+            20, None, Role.MEMBER, None, "-created_at", False
+        ),
         "GET /posts?limit=20: page with authors, tags and total": posts._post_page.plan(
             20, None, None, None, None, "-created_at"
         ),

@@ -35,6 +35,7 @@ from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
 from service.users.controllers import UserController
+from service.users.schemas import CLOSED_SCHEMAS
 
 MAX_BODY_BYTES = 1024 * 1024
 DOCS_ASSETS = "/docs/assets"
@@ -165,7 +166,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         debug=False,
     )
     app = ServiceApp.from_config(config)
-    finish_document(app)
+    finish_document(app, closed=CLOSED_SCHEMAS)
     allow_every_method(app)
     json_schema_not_found(app)
     return app

@@ -17,10 +17,23 @@ from service.schemas import INT64_MAX, INT64_MIN
 COMPONENT_REF = "#/components/schemas/{model}"
 
 
-def finish_document(app: Litestar) -> None:
-    """Everything the document needs after Litestar built it (in place)."""
+def finish_document(app: Litestar, closed: tuple[str, ...] = ()) -> None:
+    """Everything the document needs after Litestar built it (in place); ``closed`` names response components
+    that never carry a property they do not list."""
     describe_request_bodies(app.openapi_schema, request_body_models(app))
     exact_integer_bounds(app.openapi_schema)
+    close_components(app.openapi_schema, closed)
+
+
+def close_components(document: OpenAPI, names: tuple[str, ...]) -> None:
+    """``additionalProperties: false`` on the components ``names``: a response that is one of two shapes (a user
+    with or without the email) then matches exactly one of them, as ``oneOf`` says."""
+    components = document.components.schemas if document.components and document.components.schemas else {}
+    for name in names:
+        schema = components[name]
+        if not isinstance(schema, Schema) or not schema.properties:
+            raise LookupError(f"the OpenAPI document has no object component {name!r}")
+        schema.additional_properties = False
 
 
 def request_body_models(app: Litestar) -> list[type[BaseModel]]:

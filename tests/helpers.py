@@ -9,6 +9,9 @@ import httpx
 
 USER_KEYS = {"id", "name", "email", "role", "created_at", "updated_at"}
 USER_DETAIL_KEYS = USER_KEYS | {"profile", "post_count", "posts"}
+PUBLIC_USER_KEYS = USER_KEYS - {"email"}
+"""A user as anyone but the user themself and admins sees them."""
+PUBLIC_USER_DETAIL_KEYS = USER_DETAIL_KEYS - {"email"}
 POST_SUMMARY_KEYS = {"id", "title", "author_id", "created_at"}
 POST_KEYS = {"id", "title", "body", "author_id", "author", "tags", "created_at", "updated_at"}
 PAGE_KEYS = {"items", "limit", "offset", "total"}

@@ -195,3 +195,20 @@ def test_the_replay_benchmark_measures_every_read_of_both_servers() -> None:
         row = re.search(rf"^\s+{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", summary, re.MULTILINE)
         assert row is not None, f"no summary row for {name}:\n{result.stdout}"
         assert all(float(value) > 0 for value in row.groups())
+
+
+def test_the_sign_in_flood_benchmark_reports_sign_ins_and_what_the_sign_ups_got() -> None:
+    result = run_module("bench.signin", "--smoke")
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| sign")}
+    assert set(rows) == {
+        "sign-in, quiet",
+        "sign-in, during the flood",
+        "sign-up, created (201)",
+        "sign-up, refused (503)",
+    }
+    assert int(rows["sign-in, quiet"].split("|")[2]) == 3
+    assert int(rows["sign-in, during the flood"].split("|")[2]) >= 3
+    created = int(rows["sign-up, created (201)"].split("|")[2])
+    refused = int(rows["sign-up, refused (503)"].split("|")[2])
+    assert created + refused == 30
+    assert f"({created} created, {refused} refused with 503)" in result.stdout

@@ -44,7 +44,7 @@ from service.schemas import UnsupportedFieldError, from_orm
 from service.tags import queries as tag_queries
 from service.tags.schemas import TagRead
 from service.users import queries as user_queries
-from service.users.schemas import UserDetailRead, UserRead
+from service.users.schemas import PublicUserDetailRead, PublicUserRead, UserDetailRead, UserRead
 from tests.conftest import MakePost, MakeUser
 
 ORDERS = {
@@ -131,15 +131,17 @@ async def test_post_reads_match_the_orm(world: dict[str, list[int]]) -> None:
 async def test_user_reads_match_the_orm(world: dict[str, list[int]]) -> None:
     for user_id in world["users"] + world["missing"]:
         user = await assert_same(user_queries._user_detail, user_id)
+        await assert_same(user_queries._user_detail, user_id, False)
         await assert_same(auth_dependencies._user_by_id, user_id)
         if user is not None:
             await assert_same(auth_queries._user_by_email, user.email)
     await assert_same(auth_queries._user_by_email, "nobody@example.com")
-    for order, q, role in itertools.product(ORDERS["users"], SEARCHES, [None, Role.ADMIN, Role.MEMBER]):
-        await assert_same(user_queries._user_page, 100, None, role, q, order)
-        await assert_same(user_queries._user_page, 2, 1, role, q, order)
-        await assert_same(user_queries._user_page, 2, None, role, q, order)
-        await assert_same(user_queries._count_matching, role, q)
+    shapes = itertools.product(ORDERS["users"], SEARCHES, [None, Role.ADMIN, Role.MEMBER], [False, True])
+    for order, q, role, emails in shapes:
+        await assert_same(user_queries._user_page, 100, None, role, q, order, emails)
+        await assert_same(user_queries._user_page, 2, 1, role, q, order, emails)
+        await assert_same(user_queries._user_page, 2, None, role, q, order, emails)
+        await assert_same(user_queries._count_matching, role, q, emails)
     for name in ("users", "users:admin", "users:member", "posts", "nothing"):
         await assert_same(user_queries._counter, name)
 
@@ -323,8 +325,15 @@ def test_like_patterns_are_escaped_as_tortoise_escapes_them() -> None:
 
 READ_CALLS: dict[str, Callable[[dict[str, list[int]], User], dict[str, Any]]] = {
     "/users/me": lambda world, caller: {"current_user": caller},
-    "/users": lambda world, caller: {"limit": 100, "offset": 0, "role": None, "q": None, "order": "name"},
-    "/users/{user_id:int}": lambda world, caller: {"user_id": world["users"][4]},
+    "/users": lambda world, caller: {
+        "optional_user": None,
+        "limit": 100,
+        "offset": 0,
+        "role": None,
+        "q": None,
+        "order": "name",
+    },
+    "/users/{user_id:int}": lambda world, caller: {"user_id": world["users"][4], "optional_user": caller},
     "/users/{user_id:int}/posts": lambda world, caller: {
         "user_id": world["users"][7],
         "limit": 20,
@@ -345,7 +354,8 @@ READ_CALLS: dict[str, Callable[[dict[str, list[int]], User], dict[str, Any]]] = 
 
 
 def assert_instances(value: Any, declared: Any) -> int:
-    """``value`` is an instance of ``declared`` (a schema, or ``OffsetPagination[schema]``), nested schemas too.
+    """``value`` is an instance of ``declared`` (a schema, a union of schemas, or ``OffsetPagination`` of either),
+    nested schemas too.
 
     Returns how many schema instances were checked.
     """
@@ -353,6 +363,9 @@ def assert_instances(value: Any, declared: Any) -> int:
         assert isinstance(value, OffsetPagination)
         (item_type,) = get_args(declared)
         return sum(assert_instances(item, item_type) for item in value.items)
+    if get_origin(declared) in (Union, UnionType):
+        assert type(value) in get_args(declared), (type(value), declared)
+        declared = type(value)
     assert type(value) is declared, (type(value), declared)
     checked = 1
     for name, info in declared.model_fields.items():
@@ -528,10 +541,19 @@ async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[
         pairs += [(PostRead, post) for post in await post_queries._post_page(100, offset, None, None, None, "id")]
     for user_id in world["users"]:
         pairs.append((UserDetailRead, await user_queries._user_detail(user_id)))
+        pairs.append((PublicUserDetailRead, await user_queries._user_detail(user_id, False)))
         pairs.append((UserRead, await auth_dependencies._user_by_id(user_id)))
-    pairs += [(UserRead, user) for user in await user_queries._user_page(100, None, None, None, "id")]
+    pairs += [(UserRead, user) for user in await user_queries._user_page(100, None, None, None, "id", True)]
+    pairs += [(PublicUserRead, user) for user in await user_queries._user_page(100, None, None, None, "id")]
     pairs += [(TagRead, tag) for tag in await tag_queries._tag_page(100, 0)]
-    assert {schema for schema, _ in pairs} == {PostRead, UserDetailRead, UserRead, TagRead}
+    assert {schema for schema, _ in pairs} == {
+        PostRead,
+        UserDetailRead,
+        PublicUserDetailRead,
+        UserRead,
+        PublicUserRead,
+        TagRead,
+    }
     for schema, obj in pairs:
         built, validated = from_orm(schema)(obj), schema.model_validate(obj)
         assert built == validated

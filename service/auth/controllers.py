@@ -7,12 +7,12 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import URLEncodedBody
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from service.auth import queries
-from service.auth.dependencies import AppSettings, unauthorized
+from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
 from service.auth.schemas import LoginForm, Token
-from service.errors import BODY_ERRORS, JSON_WRITES, RateLimitedError
+from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, RateLimitedError
 from service.hashing import HashingBusyError
 from service.security import issue_token, verify_password
 
@@ -56,3 +56,17 @@ class AuthController(Controller):
         await queries.signed_in(limits)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)
         return Token(access_token=token, expires_in=settings.jwt_ttl_seconds)
+
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Sign out everywhere",
+        security=BEARER,
+        raises=[*TOKEN_REQUIRED],
+        responses=DATABASE_ERRORS,
+    )
+    async def logout(self, current_user: CurrentUser) -> None:
+        """Revoke every token of the caller's account: this one and those of every other session and device (a
+        token is not tied to a session, so signing out is signing out everywhere). Signing in again gives a new
+        token."""
+        await queries.revoke_tokens(current_user.id)

@@ -159,6 +159,11 @@ async def delete_expired(limits: list[Limit]) -> None:
     await LoginThrottle.filter(key__in=Subquery(expired.values("key"))).delete()
 
 
+async def revoke_tokens(user_id: int) -> None:
+    """Every token issued to the account so far stops working (its token version moves on, atomically)."""
+    await User.filter(id=user_id).update(token_version=F("token_version") + 1)
+
+
 @compiled("email")
 def _user_by_email(email: str) -> QuerySetSingle[User | None]:
     return User.filter(email=email).first()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
@@ -16,15 +17,27 @@ from service.params import Limit, Offset, Search, UserId, page_of
 from service.schemas import from_orm
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
-from service.users.schemas import ProfileRead, ProfileWrite, UserCreate, UserDetailRead, UserOrder, UserRead, UserUpdate
+from service.users.schemas import (
+    ProfileRead,
+    ProfileWrite,
+    PublicUserDetailRead,
+    PublicUserRead,
+    UserCreate,
+    UserDetailRead,
+    UserOrder,
+    UserRead,
+    UserUpdate,
+)
 
 _read_user = from_orm(UserRead)
+BY_CALLER = [ResponseHeader(name="Vary", value="Authorization", description="The answer depends on the caller")]
+"""``response_headers=`` of reads whose answer depends on who asks (the email shown to its owner and admins)."""
 
 
 class UserController(Controller):
-    """Accounts: signing up and reading are public (a token only decides which roles a sign-up may give); changing
-    an account needs the user themself or an admin (checked by the ``own_account`` dependency before the handler
-    runs), and a role an admin."""
+    """Accounts: signing up and reading are public (a token decides which roles a sign-up may give, and whether
+    emails are shown: to the user themself and to admins only); changing an account needs the user themself or an
+    admin (checked by the ``own_account`` dependency before the handler runs), and a role an admin."""
 
     path = "/users"
     tags = ["users"]
@@ -43,27 +56,53 @@ class UserController(Controller):
         if role != models.Role.MEMBER and not is_admin(optional_user):
             raise PermissionDeniedException("Only an admin may create a user with a role other than member")
         user_id = await queries.create_user(data, role)
-        return await queries.fetch_user_detail(user_id)
+        return await queries.fetch_own_user_detail(user_id)  # the new user's own (or an admin's) view
 
-    @get("/", summary="List users", responses=DATABASE_ERRORS)
+    @get(
+        "/",
+        summary="List users",
+        security=BEARER_OPTIONAL,
+        raises=[*TOKEN_REQUIRED],
+        responses=DATABASE_ERRORS,
+        response_headers=BY_CALLER,
+    )
     async def list_users(
         self,
+        optional_user: OptionalUser,
         limit: Limit = 20,
         offset: Offset = 0,
         role: Annotated[models.Role | None, QueryParameter(description="Only users with this role")] = None,
         q: Search = None,
         order: UserOrder = "-created_at",
-    ) -> OffsetPagination[UserRead]:
-        """A page of users, newest first unless ``order`` says otherwise; ``q`` searches name and email."""
-        users, total = await queries.list_users(limit, offset, role=role, q=q, order=order)
+    ) -> OffsetPagination[UserRead | PublicUserRead]:
+        """A page of users, newest first unless ``order`` says otherwise; ``q`` searches names, and for admins
+        emails too. Admins see every email (``UserRead``); everyone else sees none (``PublicUserRead``)."""
+        private = is_admin(optional_user)
+        users, total = await queries.list_users(limit, offset, role=role, q=q, order=order, private=private)
         return page_of(users, total, limit, offset)
 
-    @get("/{user_id:int}", summary="Get a user", raises=[NotFoundException], responses=DATABASE_ERRORS)
-    async def get_user(self, user_id: UserId) -> UserDetailRead:
-        """A user with their profile, post count and 20 most recent posts (without bodies)."""
-        return await queries.fetch_user_detail(user_id)
+    @get(
+        "/{user_id:int}",
+        summary="Get a user",
+        security=BEARER_OPTIONAL,
+        raises=[*TOKEN_REQUIRED, NotFoundException],
+        responses=DATABASE_ERRORS,
+        response_headers=BY_CALLER,
+    )
+    async def get_user(self, user_id: UserId, optional_user: OptionalUser) -> UserDetailRead | PublicUserDetailRead:
+        """A user with their profile, post count and 20 most recent posts (without bodies); the email only for the
+        user themself and admins (``UserDetailRead``), not for anyone else (``PublicUserDetailRead``)."""
+        private = optional_user is not None and (optional_user.id == user_id or is_admin(optional_user))
+        return await queries.fetch_user_detail(user_id, private=private)
 
-    @get("/me", summary="The caller", security=BEARER, raises=[*TOKEN_REQUIRED], responses=DATABASE_ERRORS)
+    @get(
+        "/me",
+        summary="The caller",
+        security=BEARER,
+        raises=[*TOKEN_REQUIRED],
+        responses=DATABASE_ERRORS,
+        response_headers=BY_CALLER,
+    )
     async def get_me(self, current_user: CurrentUser) -> UserRead:
         """The user the bearer token belongs to."""
         return _read_user(current_user)
@@ -84,7 +123,7 @@ class UserController(Controller):
             raise PermissionDeniedException("Only an admin may change a role")
         if changes:
             await queries.update_user(own_account, changes)
-        return await queries.fetch_user_detail(own_account)
+        return await queries.fetch_own_user_detail(own_account)
 
     @delete(
         "/{user_id:int}",

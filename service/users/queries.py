@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar.exceptions import NotFoundException
 from tortoise.expressions import F, Q, Subquery
@@ -18,19 +19,32 @@ from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_first_posts, sort_terms
 from service.schemas import from_orm
 from service.security import hash_password
-from service.users.schemas import ProfileWrite, UserCreate, UserDetailRead, UserRead
+from service.users.schemas import (
+    ProfileWrite,
+    PublicUserDetailRead,
+    PublicUserRead,
+    UserCreate,
+    UserDetailRead,
+    UserRead,
+)
 
+S = TypeVar("S")
 RECENT_POSTS = 20
 _COMPARABLE = ("name", "email", "role")  # the non-null columns an update may set to the value they already hold
 USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
+PUBLIC_USER_COLUMNS = tuple(column for column in USER_COLUMNS if column != "email")
 _read_user = from_orm(UserRead)
+_read_public_user = from_orm(PublicUserRead)
 _read_user_detail = from_orm(UserDetailRead)
-"""What a user response shows: never the password hash or the token version."""
+_read_public_user_detail = from_orm(PublicUserDetailRead)
+"""What a user response shows: never the password hash or the token version; the email only to its owner and
+admins (``private``)."""
 
 
 @compiled("user_id")
-def _user_detail(user_id: int) -> QuerySetSingle[models.User | None]:
-    """The user, their profile (joined), their post count (a subquery) and recent posts (prefetched)."""
+def _user_detail(user_id: int, emails: bool = True) -> QuerySetSingle[models.User | None]:
+    """The user (with the email if ``emails``), their profile (joined), their post count (a subquery) and recent
+    posts (prefetched)."""
     recent = (
         Post.all().order_by("-created_at", "-id").limit(RECENT_POSTS).only("id", "title", "author_id", "created_at")
     )
@@ -38,39 +52,43 @@ def _user_detail(user_id: int) -> QuerySetSingle[models.User | None]:
         models.User.filter(id=user_id)
         .select_related("profile")
         # The profile's id tells "no profile" from a profile whose fields are all null.
-        .only(*USER_COLUMNS, "profile__id", "profile__bio", "profile__website")
+        .only(*(USER_COLUMNS if emails else PUBLIC_USER_COLUMNS), "profile__id", "profile__bio", "profile__website")
         .annotate(post_count=Subquery(Post.filter(author_id=user_id).count()))
         .prefetch_related(Prefetch("posts", queryset=recent))
         .first()
     )
 
 
-def _matching(role: Role | None, q: str | None) -> QuerySet[models.User]:
+def _matching(role: Role | None, q: str | None, emails: bool) -> QuerySet[models.User]:
+    """Users with ``role`` whose name (or, when ``emails``, email) contains ``q``, case-insensitively."""
     users = models.User.all()
     if role is not None:
         users = users.filter(role=role)
     if q is not None:
-        users = users.filter(Q(name__icontains=q) | Q(email__icontains=q))
+        users = users.filter(Q(name__icontains=q) | Q(email__icontains=q) if emails else Q(name__icontains=q))
     return users
 
 
-def _total(role: Role | None, q: str | None) -> Subquery:
+def _total(role: Role | None, q: str | None, emails: bool) -> Subquery:
     """How many users match, as a subquery: without a text filter, the trigger-kept counters (migration 3)."""
     if q is None:
         return Subquery(RowCount.filter(name="users" if role is None else f"users:{role.value}").values("n"))
-    return Subquery(_matching(role, q).count())
+    return Subquery(_matching(role, q, emails).count())
 
 
 @compiled("limit", "offset", "q")
-def _user_page(limit: int, offset: int | None, role: Role | None, q: str | None, order: str) -> QuerySet[models.User]:
+def _user_page(
+    limit: int, offset: int | None, role: Role | None, q: str | None, order: str, emails: bool = False
+) -> QuerySet[models.User]:
     """A page of users; the first (``offset`` None) carries how many match in all (``TOTAL``, a subquery)."""
-    users = _matching(role, q).order_by(*sort_terms(order)).limit(limit).only(*USER_COLUMNS)
-    return users.annotate(**{TOTAL: _total(role, q)}) if offset is None else users.offset(offset)
+    columns = USER_COLUMNS if emails else PUBLIC_USER_COLUMNS
+    users = _matching(role, q, emails).order_by(*sort_terms(order)).limit(limit).only(*columns)
+    return users.annotate(**{TOTAL: _total(role, q, emails)}) if offset is None else users.offset(offset)
 
 
 @compiled("q")
-def _count_matching(role: Role | None, q: str | None) -> CountQuery:
-    return _matching(role, q).count()
+def _count_matching(role: Role | None, q: str | None, emails: bool = False) -> CountQuery:
+    return _matching(role, q, emails).count()
 
 
 @compiled("name")
@@ -85,40 +103,60 @@ async def ensure_user_exists(user_id: int) -> None:
         raise NotFoundException(f"User {user_id} not found")
 
 
-async def fetch_user_detail(user_id: int) -> UserDetailRead:
-    """A user with profile, ``post_count`` and 20 most recent posts (no bodies): one statement."""
-    user = await _user_detail(user_id)
+async def _detail(user_id: int, read: Callable[[models.User], S], emails: bool) -> S:
+    """A user with profile, ``post_count`` and 20 most recent posts (no bodies), one statement, as ``read`` shows it."""
+    user = await _user_detail(user_id, emails)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    read = _read_user_detail(user)
+    shown = read(user)
     release([user], "posts")
-    return read
+    return shown
 
 
-async def count_users(role: Role | None = None, q: str | None = None) -> int:
+async def fetch_user_detail(user_id: int, *, private: bool) -> UserDetailRead | PublicUserDetailRead:
+    """The user as the caller may see them: with the email when ``private`` (the user themself or an admin)."""
+    if private:
+        return await fetch_own_user_detail(user_id)
+    return await _detail(user_id, _read_public_user_detail, emails=False)
+
+
+async def fetch_own_user_detail(user_id: int) -> UserDetailRead:
+    """The user as they themself (or an admin) see them: with the email."""
+    return await _detail(user_id, _read_user_detail, emails=True)
+
+
+async def count_users(role: Role | None = None, q: str | None = None, *, emails: bool = False) -> int:
     """How many users match; without a text filter, read off the trigger-kept counters."""
     if q is not None:
-        return await _count_matching(role, q)
+        return await _count_matching(role, q, emails)
     counter = await _counter("users" if role is None else f"users:{role.value}")
     return 0 if counter is None else counter.n
 
 
 async def list_users(
-    limit: int, offset: int, *, role: Role | None = None, q: str | None = None, order: str = "-created_at"
-) -> tuple[list[UserRead], int]:
-    """A page of users matching the filters, and how many match in all.
+    limit: int,
+    offset: int,
+    *,
+    role: Role | None = None,
+    q: str | None = None,
+    order: str = "-created_at",
+    private: bool = False,
+) -> tuple[list[UserRead | PublicUserRead], int]:
+    """A page of users matching the filters, and how many match in all. With ``private`` (an admin asks), the
+    emails are shown and ``q`` matches them too; otherwise neither.
 
     The first page is one statement (its total a subquery of it); a later page counts first (two statements, one
     past the end).
     """
     q = (q.strip() or None) if q is not None else None
     if offset == 0:
-        users = await _user_page(limit, None, role, q, order)
+        users = await _user_page(limit, None, role, q, order, private)
         total = page_total(users)
     else:
-        total = await count_users(role, q)
-        users = await _user_page(limit, offset, role, q, order) if offset < total else []
-    return [_read_user(user) for user in users], total
+        total = await count_users(role, q, emails=private)
+        users = await _user_page(limit, offset, role, q, order, private) if offset < total else []
+    read = _read_user if private else _read_public_user
+    return [read(user) for user in users], total
 
 
 async def create_user(data: UserCreate, role: Role) -> int:

@@ -160,6 +160,16 @@ class _UserColumns(PydanticModel):
     updated_at: datetime
 
 
+class _PublicUserColumns(PydanticModel):
+    """The user fields anyone may see: no email."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
 class _ProfileColumns(PydanticModel):
     """The profile fields responses show."""
 
@@ -169,9 +179,11 @@ class _ProfileColumns(PydanticModel):
 
 if TYPE_CHECKING:
     _User = _UserColumns
+    _PublicUser = _PublicUserColumns
     _Profile = _ProfileColumns
 else:
     _User = response_schema(models.User, "UserFields", _UserColumns)
+    _PublicUser = response_schema(models.User, "PublicUserFields", _PublicUserColumns)
     _Profile = response_schema(models.Profile, "ProfileFields", _ProfileColumns)
 
 
@@ -187,15 +199,33 @@ class ProfileWrite(BaseModel):
 
 
 class UserRead(_User):
-    """An account: never its password or hash."""
+    """An account as its owner and admins see it (with the email); never its password or hash."""
+
+
+class PublicUserRead(_PublicUser):
+    """An account as everyone else sees it: no email."""
 
 
 class UserDetailRead(UserRead):
-    """A user with their post count and their 20 most recent posts (without bodies)."""
+    """A user with their post count and their 20 most recent posts (without bodies), as the owner and admins see
+    it."""
 
     profile: ProfileRead | None = Field(description="The user's profile, or null when they have none")
     post_count: int
     posts: Related[PostSummaryRead]
+
+
+class PublicUserDetailRead(PublicUserRead):
+    """A user with their post count and their 20 most recent posts (without bodies), as everyone else sees it."""
+
+    profile: ProfileRead | None = Field(description="The user's profile, or null when they have none")
+    post_count: int
+    posts: Related[PostSummaryRead]
+
+
+CLOSED_SCHEMAS = ("PublicUserRead", "PublicUserDetailRead")
+"""Components the OpenAPI document closes (``additionalProperties: false``): they never carry an email, which is
+also how a client (and a schema validator) tells them from the owner's shapes."""
 
 
 class UserCreate(BaseModel):

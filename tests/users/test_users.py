@@ -13,8 +13,9 @@ from tests.helpers import (
     PAGE_KEYS,
     POST_KEYS,
     POST_SUMMARY_KEYS,
+    PUBLIC_USER_DETAIL_KEYS,
+    PUBLIC_USER_KEYS,
     USER_DETAIL_KEYS,
-    USER_KEYS,
     assert_error,
 )
 
@@ -28,7 +29,7 @@ async def test_list_is_a_page_of_users_newest_first(client: httpx.AsyncClient, m
     page = response.json()
     assert set(page) == PAGE_KEYS
     assert (page["limit"], page["offset"], page["total"]) == (20, 0, 3)
-    assert all(set(item) == USER_KEYS for item in page["items"])
+    assert all(set(item) == PUBLIC_USER_KEYS for item in page["items"])  # no emails for anonymous callers
     assert [item["id"] for item in page["items"]] == [user.id for user in reversed(users)]
 
 
@@ -61,20 +62,22 @@ async def test_list_orders(client: httpx.AsyncClient, make_user: MakeUser, order
     assert [item["name"] for item in page["items"]] == expected
 
 
-async def test_list_filters_by_role_and_search(client: httpx.AsyncClient, make_user: MakeUser) -> None:
-    await make_user(name="Ada", email="ada@example.com", role=Role.ADMIN)
+async def test_list_filters_by_role_and_search(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    admin = await make_user(name="Ada", email="ada@example.com", role=Role.ADMIN)
     await make_user(name="Grace", email="hopper@navy.example.com")
     await make_user(name="100%_sure", email="pct@example.com")
     admins = (await client.get("/users", params={"role": "admin"})).json()
     assert [item["name"] for item in admins["items"]] == ["Ada"]
     assert admins["total"] == 1
-    by_email = (await client.get("/users", params={"q": "HOPPER"})).json()
+    by_email = (await client.get("/users", params={"q": "HOPPER"}, headers=token_for(admin))).json()
     assert [item["name"] for item in by_email["items"]] == ["Grace"]
     by_name = (await client.get("/users", params={"q": "gRaC"})).json()
     assert [item["name"] for item in by_name["items"]] == ["Grace"]
     literal = (await client.get("/users", params={"q": "%_"})).json()
     assert [item["name"] for item in literal["items"]] == ["100%_sure"]
-    both = (await client.get("/users", params={"q": "EXAMPLE", "role": "member"})).json()
+    both = (await client.get("/users", params={"q": "EXAMPLE", "role": "member"}, headers=token_for(admin))).json()
     assert {item["name"] for item in both["items"]} == {"Grace", "100%_sure"}
 
 
@@ -105,7 +108,7 @@ async def test_detail_has_profile_post_count_and_the_20_newest_posts_without_bod
     response = await client.get(f"/users/{user.id}")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == USER_DETAIL_KEYS
+    assert set(body) == PUBLIC_USER_DETAIL_KEYS
     assert body["profile"] == {"bio": "Hello", "website": None}
     assert body["post_count"] == 25
     assert [post["id"] for post in body["posts"]] == list(reversed(ids))[:20]
@@ -158,7 +161,7 @@ async def test_an_empty_update_changes_nothing(
     client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
 ) -> None:
     user = await make_user()
-    before = (await client.get(f"/users/{user.id}")).json()
+    before = (await client.get(f"/users/{user.id}", headers=token_for(user))).json()
     response = await client.patch(f"/users/{user.id}", json={}, headers=token_for(user))
     assert response.status_code == 200
     assert response.json() == before
@@ -217,7 +220,7 @@ async def test_updated_at_moves_only_when_a_stored_value_changes(
     client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
 ) -> None:
     user = await make_user(name="Ada")
-    before = (await client.get(f"/users/{user.id}")).json()
+    before = (await client.get(f"/users/{user.id}", headers=token_for(user))).json()
     same = {"name": " Ada ", "email": before["email"].upper(), "role": "member"}
     unchanged = await client.patch(f"/users/{user.id}", json=same, headers=token_for(user))
     assert unchanged.status_code == 200, unchanged.text
