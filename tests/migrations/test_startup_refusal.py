@@ -94,3 +94,5 @@ async def test_a_start_that_migrates_says_so_in_a_json_log_line(
     (applied,) = [record for record in records if record["message"] == "applied migrations"]
     assert applied["migrations"] == migration_files
     assert applied["logger"] == "service.migrations"
+    started = next(n for n, record in enumerate(records) if record["message"] == "Application startup complete.")
+    assert not [r for r in records[:started] if "shutdown" in r["message"].lower()], records[:started]
