@@ -123,7 +123,8 @@ def ensure_current(state: MigrationState, url: str) -> None:
     if state.pending:
         raise DatabaseBehindError(
             f"the database at {describe_url(url)} lacks migrations {', '.join(state.pending)}: run "
-            "'aerich -c aerich.ini upgrade' or set MIGRATE_ON_START=1"
+            "'.venv/bin/aerich -c aerich.ini upgrade' from the project root ('aerich' in the container image) "
+            "or set MIGRATE_ON_START=1"
         )
 
 
