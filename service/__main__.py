@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from service.observability import configure_logging
 from service.settings import Settings, SettingsError
@@ -91,36 +93,92 @@ def read_password(prompt: str) -> str:
     return password
 
 
-async def create_admin(settings: Settings, email: str, name: str | None) -> str:
-    """Promote the user with ``email`` to admin, or create an admin (password read from the terminal/stdin)."""
-    from pydantic import ValidationError
+def checked(what: str, rules: Any, value: str) -> str:
+    """``value`` validated by ``rules`` (a string type of the sign-up schema); CommandError naming ``what`` if not."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return str(TypeAdapter(rules).validate_python(value))
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"] for error in exc.errors())
+        raise CommandError(f"{what}: {problems}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRequest:
+    """What ``create-admin`` was given, checked by the sign-up rules before any database is started."""
+
+    email: str
+    name: str | None
+    password: str = field(repr=False)
+    reset_password: bool
+
+
+def admin_request(email: str, name: str | None, reset_password: bool) -> AdminRequest:
+    """Check the email and name, then read the password (terminal or stdin) and check it: no database needed."""
+    from service.users.schemas import Email, Password, UserName
+
+    email = checked("--email", Email, email)
+    name = None if name is None else checked("--name", UserName, name)
+    prompt = (
+        f"New password for {email}: "
+        if reset_password
+        else f"Password for {email} (its current one if the account exists): "
+    )
+    password = checked("password", Password, read_password(prompt))
+    return AdminRequest(email=email, name=name, password=password, reset_password=reset_password)
+
+
+async def create_admin(settings: Settings, request: AdminRequest) -> str:
+    """Create an admin, or make an existing account one if the operator holds its password (or resets it).
+
+    An existing account is promoted only with its current password (verified against the stored hash) or with
+    ``reset_password``, which sets the given password and revokes every token the account has: anyone may sign up
+    an address first, and promoting it as it is would hand admin rights to whoever chose that password.
+    """
+    from litestar.exceptions import NotFoundException
+    from tortoise.exceptions import IntegrityError
     from tortoise.timezone import now
-    from tortoise.transactions import in_transaction
 
     from service.db import database
     from service.models import Role, User
-    from service.security import hash_password
+    from service.security import verify_password
+    from service.users.queries import create_user, update_user
     from service.users.schemas import UserCreate
 
     url = await prepare_database(settings)
     async with database(settings, url):
-        existing = await User.get_or_none(email=email.strip().lower())
-        if existing is not None:
-            if existing.role == Role.ADMIN:
-                return f"{existing.email} (id {existing.id}) is already an admin; nothing changed"
-            await User.filter(id=existing.id).update(role=Role.ADMIN, updated_at=now())
-            return f"promoted {existing.email} (id {existing.id}) to admin; the password was left unchanged"
-        if not name:
-            raise CommandError(f"no user has the email {email!r}; give --name to create one")
-        try:
-            data = UserCreate(name=name, email=email, password=read_password("Password for the new admin: "))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise CommandError(problems) from None
-        password_hash = await hash_password(data.password)
-        async with in_transaction("default"):
-            user = await User.create(name=data.name, email=data.email, password_hash=password_hash, role=Role.ADMIN)
-        return f"created admin {user.email} (id {user.id})"
+        existing = await User.get_or_none(email=request.email)
+        if existing is None:
+            if request.name is None:
+                raise CommandError(f"no user has the email {request.email!r}; give --name to create one")
+            data = UserCreate(name=request.name, email=request.email, password=request.password)
+            try:
+                user_id = await create_user(data, Role.ADMIN)
+            except IntegrityError:
+                raise CommandError(f"an account with the email {request.email} was just created; run again") from None
+            return f"created admin {request.email} (id {user_id})"
+        who = f"{existing.email} (id {existing.id})"
+        if request.reset_password:
+            try:
+                await update_user(existing.id, {"password": request.password, "role": Role.ADMIN})
+            except NotFoundException:
+                raise CommandError(f"{who} was deleted meanwhile; nothing changed") from None
+            return f"{who} is an admin with the new password; every token it had is revoked"
+        if not await verify_password(existing.password_hash, request.password):
+            raise CommandError(
+                f"{who} already exists and that is not its password, so it stays as it is: give the account's "
+                "current password (piped or typed), or run again with --reset-password to set the password you "
+                "give and revoke every token the account has"
+            )
+        if existing.role == Role.ADMIN:
+            return f"{who} is already an admin; nothing changed"
+        # Only while the password is still the one just verified.
+        if not await User.filter(id=existing.id, password_hash=existing.password_hash).update(
+            role=Role.ADMIN, updated_at=now()
+        ):
+            raise CommandError(f"{who} changed its password or was deleted meanwhile; nothing changed")
+        return f"promoted {who} to admin; the password was left unchanged"
 
 
 def _program_name() -> str:
@@ -146,9 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser(
         "create-admin",
         help="make or promote an admin; the password is read from the terminal or stdin, never from arguments",
+        description="Create an admin, or promote an existing account: that needs the account's current password, "
+        "or --reset-password. The password is read from the terminal, or from the first line of stdin when piped.",
     )
-    admin.add_argument("--email", required=True, help="the admin's email (an existing user is promoted)")
+    admin.add_argument("--email", required=True, help="the admin's email")
     admin.add_argument("--name", help="the display name, needed when the user does not exist yet")
+    admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="for an existing account: set the password given instead of checking it, and revoke its tokens",
+    )
+    admin.add_argument("--verbose", action="store_true", help="log the database steps (JSON lines on stderr)")
     return parser
 
 
@@ -162,10 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if workers is not None:
             settings = settings.model_copy(update={"workers": workers})
-        configure_logging(settings)
         if args.command == "create-admin":
-            print(asyncio.run(create_admin(settings, args.email, args.name)))
+            if not args.verbose:  # one result line; the database steps only on request
+                settings = settings.model_copy(update={"log_level": "WARNING"})
+            configure_logging(settings)
+            request = admin_request(args.email, args.name, args.reset_password)
+            print(asyncio.run(create_admin(settings, request)))
         else:
+            configure_logging(settings)
             serve(settings)
     except (SettingsError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)

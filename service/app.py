@@ -13,7 +13,7 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
@@ -63,17 +63,22 @@ def openapi_config() -> OpenAPIConfig:
         title="Posts API",
         version="1.0.0",
         description=(
-            "Users (with roles), their profiles, posts and tags. Sign in with **Authorize** (the OAuth2 password "
-            "flow: your email as username) to call the endpoints that need a token."
+            "Users (with roles), their profiles, posts and tags. To call the endpoints that need a token (a lock "
+            "marks them), get one from **POST /auth/token** (try it out here: your email as `username`, your "
+            "password), then paste its `access_token` into **Authorize**."
         ),
         path="/schema",
         use_handler_docstrings=True,
         components=Components(
             security_schemes={
                 BEARER_SCHEME: SecurityScheme(
-                    type="oauth2",
-                    description="A bearer token from POST /auth/token (email as username).",
-                    flows=OAuthFlows(password=OAuthFlow(token_url="/auth/token")),  # noqa: S106
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description=(
+                        "The access_token that POST /auth/token returns (form fields: username = your email, "
+                        "password), sent as 'Authorization: Bearer <token>'."
+                    ),
                 )
             }
         ),

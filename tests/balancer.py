@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -14,14 +13,15 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import find_program
 from tests.serving import ROOT, free_port
 
 CONFIG = ROOT / "deploy" / "haproxy.cfg"
 
 
 def haproxy_binary() -> str:
-    """The haproxy executable; a clear failure (never a skip) when Debian's package is not installed."""
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    """The haproxy executable (tests using it carry ``requires_program("haproxy")``, checked before they start)."""
+    found = find_program("haproxy")
     if found is None:
         raise AssertionError("haproxy is not installed: `apt-get install haproxy` (.ci/run installs it)")
     return found

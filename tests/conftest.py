@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,6 +23,51 @@ from tests.postgres import create_database, drop_database, postgres_server
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = _hasher.hash(PASSWORD)
 _emails = itertools.count(1)
+SYSTEM_BIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+"""Where Debian puts daemons such as haproxy, often not on a user's PATH."""
+
+
+def find_program(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The path of the system program ``name`` (on PATH, or in the sbin folders), or None."""
+    env = os.environ if env is None else env
+    return shutil.which(name, path=os.pathsep.join([env.get("PATH", ""), *SYSTEM_BIN_DIRS]))
+
+
+def missing_program(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Why a test needing the system program ``name`` cannot run here (what to install), or None if it can."""
+    return None if find_program(name, env) is not None else f"needs {name} (apt-get install {name})"
+
+
+def ci(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this run is CI's (``CI`` set, as .ci/run sets it): there a missing program fails its tests."""
+    return bool((os.environ if env is None else env).get("CI", "").strip())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires_program(name): the test runs a system program; skipped when it is absent (a failure when CI is set)",
+    )
+
+
+def _missing_programs(item: pytest.Item) -> list[str]:
+    return [reason for mark in item.iter_markers("requires_program") if (reason := missing_program(*mark.args))]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Outside CI a test whose program is absent is skipped, the reason naming the package to install."""
+    if ci():
+        return
+    for item in items:
+        for reason in _missing_programs(item):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """In CI, before any fixture starts, a test whose program is absent fails."""
+    if ci() and (reasons := _missing_programs(item)):
+        pytest.fail(f"{'; '.join(reasons)}: CI is set, so a missing program is a failure", pytrace=False)
 
 
 @pytest.fixture(scope="session")

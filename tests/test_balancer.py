@@ -23,6 +23,7 @@ from tests.balancer import Balancer, haproxy, wait_for_servers
 from tests.postgres import create_database, drop_database
 from tests.serving import Served, serve
 
+pytestmark = pytest.mark.requires_program("haproxy")
 SERVICE_ENV = {
     "FORWARDED_ALLOW_IPS": "127.0.0.1",  # the balancer's address, and only it
     "LOGIN_ADDRESS_MAX_FAILURES": "3",

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
+
 from service.models import Role, User
-from tests.conftest import PASSWORD
+from service.security import _hasher, verify_password
+from tests.conftest import PASSWORD, MakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,38 +73,128 @@ def test_bad_settings_are_one_line_and_exit_1() -> None:
     assert result.stderr.strip() == "error: JWT_SECRET must be set to a secret value when APP_ENV=production"
 
 
-async def test_create_admin_creates_then_promotes(database_url: str, app: object) -> None:
-    env = {"DATABASE_URL": database_url, "MIGRATE_ON_START": "0"}
+def admin_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The test database, logging at INFO: the command itself must keep stderr quiet without --verbose."""
+    return {"DATABASE_URL": database_url, "MIGRATE_ON_START": "0", "LOG_LEVEL": "INFO", **extra}
+
+
+async def test_create_admin_creates_an_admin_and_prints_one_line(database_url: str, app: object) -> None:
+    env = admin_env(database_url)
     created = run(["create-admin", "--email", "Root@Example.com", "--name", "Root"], env, stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
-    assert "created admin root@example.com" in created.stdout
     admin = await User.get(email="root@example.com")
+    assert created.stdout == f"created admin root@example.com (id {admin.id})\n"
+    assert created.stderr == ""
     assert admin.role == Role.ADMIN
-    assert PASSWORD not in created.stdout + created.stderr
+    assert await verify_password(admin.password_hash, PASSWORD)
 
-    member = await User.create(name="M", email="m@example.com", password_hash="x", role=Role.MEMBER)
-    promoted = run(["create-admin", "--email", "m@example.com"], env)
+    verbose = run(["create-admin", "--email", "v@example.com", "--name", "V", "--verbose"], env, stdin=PASSWORD + "\n")
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout.count("\n") == 1
+    assert verbose.stdout.startswith("created admin v@example.com")
+    records = [json.loads(line) for line in verbose.stderr.splitlines()]
+    assert any(record["message"] == "database pool closed" for record in records), verbose.stderr
+    assert PASSWORD not in created.stdout + created.stderr + verbose.stdout + verbose.stderr
+
+
+async def test_create_admin_promotes_an_account_only_with_its_current_password(
+    database_url: str, make_user: MakeUser
+) -> None:
+    env = admin_env(database_url)
+    squatter_password = "chosen by whoever signed up first"
+    squatted = await make_user(email="ops@example.com", password_hash=_hasher.hash(squatter_password))
+
+    refused = run(["create-admin", "--email", "ops@example.com"], env, stdin=PASSWORD + "\n")
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(f"error: ops@example.com (id {squatted.id}) already exists and that is not its password")
+    assert "current password (piped or typed)" in line
+    assert "--reset-password" in line
+    after = await User.get(id=squatted.id)
+    assert (after.role, after.password_hash, after.updated_at) == (
+        Role.MEMBER,
+        squatted.password_hash,
+        squatted.updated_at,
+    )
+
+    promoted = run(["create-admin", "--email", "OPS@example.com"], env, stdin=squatter_password + "\n")
     assert promoted.returncode == 0, promoted.stderr
-    assert "the password was left unchanged" in promoted.stdout
-    after = await User.get(id=member.id)
-    assert after.role == Role.ADMIN
-    assert after.password_hash == "x"
-    assert after.updated_at > member.updated_at  # a change of role is a change
+    assert promoted.stdout == f"promoted ops@example.com (id {squatted.id}) to admin; the password was left unchanged\n"
+    after = await User.get(id=squatted.id)
+    assert (after.role, after.password_hash, after.token_version) == (Role.ADMIN, squatted.password_hash, 0)
+    assert after.updated_at > squatted.updated_at  # a change of role is a change
 
-    again = run(["create-admin", "--email", "m@example.com"], env)
+    again = run(["create-admin", "--email", "ops@example.com"], env, stdin=squatter_password + "\n")
     assert again.returncode == 0, again.stderr
-    assert "already an admin; nothing changed" in again.stdout
-    assert (await User.get(id=member.id)).updated_at == after.updated_at
+    assert again.stdout == f"ops@example.com (id {squatted.id}) is already an admin; nothing changed\n"
+    assert (await User.get(id=squatted.id)).updated_at == after.updated_at
 
+
+async def test_create_admin_reset_password_sets_the_password_and_revokes_every_token(
+    database_url: str, make_user: MakeUser, client: httpx.AsyncClient, token_for: Callable[[User], dict[str, str]]
+) -> None:
+    env = admin_env(database_url)
+    squatted = await make_user(email="ops@example.com")
+    old_token = token_for(squatted)
+    assert (await client.get("/users/me", headers=old_token)).status_code == 200
+    new_password = "the operator's own password"
+
+    reset = run(["create-admin", "--email", "ops@example.com", "--reset-password"], env, stdin=new_password + "\n")
+    assert reset.returncode == 0, reset.stderr
+    assert reset.stdout == (
+        f"ops@example.com (id {squatted.id}) is an admin with the new password; every token it had is revoked\n"
+    )
+    after = await User.get(id=squatted.id)
+    assert after.role == Role.ADMIN
+    assert after.token_version == squatted.token_version + 1
+    assert await verify_password(after.password_hash, new_password)
+    assert not await verify_password(after.password_hash, PASSWORD)
+    assert (await client.get("/users/me", headers=old_token)).status_code == 401
+    signed_in = await client.post("/auth/token", data={"username": "ops@example.com", "password": new_password})
+    assert signed_in.status_code == 200
+
+
+async def test_create_admin_refusals_leave_the_database_as_it_was(database_url: str, app: object) -> None:
+    env = admin_env(database_url)
     silent = run(["create-admin", "--email", "new@example.com", "--name", "N"], env, stdin="")
-    assert silent.returncode == 1
+    assert (silent.returncode, silent.stdout) == (1, "")
     assert "no password on stdin" in silent.stderr
 
-    unknown = run(["create-admin", "--email", "nobody@example.com"], env)
-    assert unknown.returncode == 1
-    assert "give --name" in unknown.stderr
+    unknown = run(["create-admin", "--email", "nobody@example.com"], env, stdin=PASSWORD + "\n")
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "error: no user has the email 'nobody@example.com'; give --name to create one\n"
+    assert await User.all().count() == 0
 
-    weak = run(["create-admin", "--email", "weak@example.com", "--name", "W"], env, stdin="short\n")
-    assert weak.returncode == 1
-    assert "password" in weak.stderr
-    assert await User.filter(email="weak@example.com").count() == 0
+
+@pytest.mark.parametrize(
+    ("arguments", "password", "error"),
+    [
+        (["--email", "not-an-email", "--name", "X"], PASSWORD, "error: --email: Value error, not a valid email"),
+        (["--email", "ops@localhost", "--name", "X"], PASSWORD, "error: --email: Value error, not a valid email"),
+        (["--email", "ops@example.com", "--name", "  "], PASSWORD, "error: --name: String should have at least 1"),
+        (["--email", "ops@example.com"], "short", "error: password: String should have at least 8 characters"),
+        (["--email", "ops@example.com"], "x" * 129, "error: password: String should have at most 128 characters"),
+        (["--email", "ops@example.com", "--reset-password"], " " * 8 + "1", "error: password: Value error, must have"),
+    ],
+    ids=["email", "special-use-domain", "name", "short-password", "long-password", "blank-password"],
+)
+def test_create_admin_checks_its_input_before_starting_a_database(
+    tmp_path: Path, arguments: list[str], password: str, error: str
+) -> None:
+    pgdata = tmp_path / "pgdata"
+    environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "create-admin", *arguments],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**environment, "EMBEDDED_PGDATA": str(pgdata), "LOG_LEVEL": "INFO"},
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith(error), line
+    assert not pgdata.exists()  # no embedded PostgreSQL was started

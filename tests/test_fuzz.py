@@ -116,3 +116,27 @@ def test_fuzzing_runs_every_check_schemathesis_has() -> None:
     names = {check.__name__ for check in CHECKS}
     assert {"positive_data_acceptance", "negative_data_rejection", "ignored_auth", "not_a_server_error"} <= names
     assert len(names) == len(CHECKS) >= 14
+
+
+def test_the_authentication_check_sees_the_bearer_header_of_every_operation_that_takes_a_token() -> None:
+    """ignored_auth probes an operation without a token and with a bad one only where the document's scheme says
+    which header carries it (an OAuth2 scheme does not: the check then had nothing to probe)."""
+    operations = [result.ok() for result in schema.get_all_operations()]
+    carried = {
+        (operation.method.upper(), operation.path): [
+            (p.name, p.location.value) for p in operation.security.iter_parameters()
+        ]
+        for operation in operations
+    }
+    takes_token = {key for key, parameters in carried.items() if parameters}
+    assert takes_token == {
+        ("POST", "/users"),
+        ("GET", "/users/me"),
+        ("PATCH", "/users/{user_id}"),
+        ("DELETE", "/users/{user_id}"),
+        ("PUT", "/users/{user_id}/profile"),
+        ("POST", "/posts"),
+        ("PATCH", "/posts/{post_id}"),
+        ("DELETE", "/posts/{post_id}"),
+    }
+    assert all(carried[key] == [("Authorization", "header")] for key in takes_token)

@@ -36,6 +36,8 @@ def test_serves_http_logs_each_request_and_stops_cleanly_on_sigterm(server: Serv
     log = server.log()
 
     records = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line is one JSON object
+    started = next(n for n, record in enumerate(records) if record["message"] == "Application startup complete.")
+    assert not [r for r in records[:started] if "shutdown" in r["message"].lower()], records[:started]
     requests = [r for r in records if r["logger"] == "service.access"]
     me_line = next(r for r in requests if r["request_id"] == "trace-me-1")
     assert {"method", "path", "status", "duration_ms", "queries", "request_id"} <= set(me_line)

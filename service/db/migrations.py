@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,31 @@ from service.settings import PoolSettings, Settings
 # <project>/migrations, next to the `service` package (an installed image keeps them together).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+TORTOISE_SHUTDOWN_LINE = "Tortoise-ORM shutdown"
+_checking = ContextVar("checking_migrations", default=False)
+
+
+class _ShutdownLineFilter(logging.Filter):
+    """Drops Tortoise's "Tortoise-ORM shutdown" line while the migration check or upgrade closes its connections.
+
+    ``Tortoise.close_connections`` logs it whenever connections close; at start-up those are the short-lived ones
+    of the migration check, and the line read as if the service were stopping while it starts.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_checking.get() and record.getMessage() == TORTOISE_SHUTDOWN_LINE)
+
+
+logging.getLogger("tortoise").addFilter(_ShutdownLineFilter())
+
+
+@contextmanager
+def _checking_migrations() -> Iterator[None]:
+    token = _checking.set(True)
+    try:
+        yield
+    finally:
+        _checking.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +76,13 @@ async def migration_state(url: str, location: Path = MIGRATIONS_DIR) -> Migratio
     from tortoise.context import TortoiseContext
 
     config = tortoise_config(url, PoolSettings(min_size=1, max_size=1))
-    async with TortoiseContext():
-        await Tortoise.init(config=config)
-        try:
-            applied = await _applied_versions()
-        finally:
-            await Tortoise.close_connections()
+    with _checking_migrations():
+        async with TortoiseContext():
+            await Tortoise.init(config=config)
+            try:
+                applied = await _applied_versions()
+            finally:
+                await Tortoise.close_connections()
     return MigrationState(known=migration_files(location), applied=applied)
 
 
@@ -93,7 +123,8 @@ def ensure_current(state: MigrationState, url: str) -> None:
     if state.pending:
         raise DatabaseBehindError(
             f"the database at {describe_url(url)} lacks migrations {', '.join(state.pending)}: run "
-            "'aerich -c aerich.ini upgrade' or set MIGRATE_ON_START=1"
+            "'.venv/bin/aerich -c aerich.ini upgrade' from the project root ('aerich' in the container image) "
+            "or set MIGRATE_ON_START=1"
         )
 
 
@@ -109,7 +140,11 @@ async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR)
     config = tortoise_config(url, settings.pool, migration_lock=True)
     # A context of its own: aerich skips its own init when it finds Tortoise initialised, and would then migrate
     # through whatever connections the process already has (another database, without the lock).
-    async with TortoiseContext(), Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command:
-        ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions()), url)
-        applied: list[str] = await command.upgrade(run_in_transaction=True)
+    with _checking_migrations():
+        async with (
+            TortoiseContext(),
+            Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command,
+        ):
+            ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions()), url)
+            applied: list[str] = await command.upgrade(run_in_transaction=True)
     return applied

@@ -75,6 +75,10 @@ async def test_pending_migrations_are_refused_without_migrate_on_start(
     for url, result, pending in zip((empty, behind), results, (migration_files, migration_files[-1:]), strict=True):
         line = error_line(result)
         assert "lacks migrations" in line, result.output
+        assert line.endswith(
+            ": run '.venv/bin/aerich -c aerich.ini upgrade' from the project root ('aerich' in the container image) "
+            "or set MIGRATE_ON_START=1"
+        ), line
         named = [name for name in migration_files if name in line]
         assert named == pending, f"the refusal names {named}, the pending migrations are {pending}: {line}"
         assert await applied_versions(url) == [name for name in migration_files if name not in pending]
@@ -94,3 +98,5 @@ async def test_a_start_that_migrates_says_so_in_a_json_log_line(
     (applied,) = [record for record in records if record["message"] == "applied migrations"]
     assert applied["migrations"] == migration_files
     assert applied["logger"] == "service.migrations"
+    started = next(n for n, record in enumerate(records) if record["message"] == "Application startup complete.")
+    assert not [r for r in records[:started] if "shutdown" in r["message"].lower()], records[:started]
