@@ -10,6 +10,7 @@ from typing import Any
 import swagger_ui
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.app import AppConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -21,6 +22,7 @@ from litestar.utils import ensure_async_callable
 
 from service.auth.controllers import AuthController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
+from service.conditional import REQUIRE_IF_MATCH, conditional_requests, provide_if_match
 from service.db import database, resolve_database_url
 from service.db.replicas import route_reads
 from service.errors import EXCEPTION_HANDLERS, json_not_found
@@ -158,11 +160,13 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         lifespan=[lifespan],
         before_request=require_declared_media_type,
         # Marks GET requests whose reads may go to a replica; without replicas no request pays for it.
-        middleware=[route_reads] if settings.replicas.urls else [],
+        middleware=[conditional_requests, *([route_reads] if settings.replicas.urls else [])],
+        state=State({REQUIRE_IF_MATCH: settings.require_if_match}),
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "current_user": Provide(provide_current_user),
             "optional_user": Provide(provide_optional_user),
+            "if_match": Provide(provide_if_match),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),

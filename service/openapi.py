@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields, is_dataclass
 from typing import Any
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPI, Reference, Schema
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPI, OpenAPIHeader, OpenAPIResponse, Operation, Parameter, Reference, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from service.conditional import NO_VALIDATORS
 from service.schemas import INT64_MAX, INT64_MIN
 
 COMPONENT_REF = "#/components/schemas/{model}"
+ETAG_HELP = "The version of this representation: send it back in If-None-Match (reads) or If-Match (writes)"
+IF_NONE_MATCH_HELP = "ETags the client holds (or `*`): 304 with no body when one is still current"
+NOT_MODIFIED_HELP = "The representation named by If-None-Match is still current: no body"
 
 
 def finish_document(app: Litestar, closed: tuple[str, ...] = ()) -> None:
@@ -23,6 +29,45 @@ def finish_document(app: Litestar, closed: tuple[str, ...] = ()) -> None:
     describe_request_bodies(app.openapi_schema, request_body_models(app))
     exact_integer_bounds(app.openapi_schema)
     close_components(app.openapi_schema, closed)
+    describe_validators(app.openapi_schema, unvalidated_paths(app))
+
+
+def unvalidated_paths(app: Litestar) -> set[str]:
+    """The document's paths whose handlers opt out of entity tags (``NO_VALIDATORS``)."""
+    paths = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.opt.get(NO_VALIDATORS):
+                paths.add(re.sub(r"{(\w+):\w+}", r"{\1}", route.path))
+    return paths
+
+
+def describe_validators(document: OpenAPI, skipped: set[str]) -> None:
+    """The ``ETag`` of every answer that carries a representation, and on reads ``If-None-Match`` and its 304."""
+    etag = OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description=ETAG_HELP)
+    for path, item in (document.paths or {}).items():
+        if path in skipped:
+            continue
+        for method in ("get", "post", "patch", "put"):
+            operation: Operation | None = getattr(item, method)
+            if operation is None or operation.responses is None:
+                continue
+            for code in ("200", "201"):
+                response = operation.responses.get(code)
+                if isinstance(response, OpenAPIResponse):
+                    response.headers = {**(response.headers or {}), "ETag": etag}
+            if method == "get":
+                operation.parameters = [
+                    *(operation.parameters or []),
+                    Parameter(
+                        name="If-None-Match",
+                        param_in=ParamType.HEADER,
+                        schema=Schema(type=OpenAPIType.STRING),
+                        required=False,
+                        description=IF_NONE_MATCH_HELP,
+                    ),
+                ]
+                operation.responses["304"] = OpenAPIResponse(description=NOT_MODIFIED_HELP, headers={"ETag": etag})
 
 
 def close_components(document: OpenAPI, names: tuple[str, ...]) -> None:

@@ -229,6 +229,12 @@ class Settings(BaseSettings):
         description="Places of `PASSWORD_HASH_QUEUE` only sign-ins may take (sign-ups and password changes cannot), "
         "so a sign-up flood never starves sign-in.",
     )
+    require_if_match: bool = Field(
+        False,
+        alias="REQUIRE_IF_MATCH",
+        description="Refuse `PATCH`, `PUT` and `DELETE` without an `If-Match` header (428), so no client can "
+        "overwrite a change it has not seen.",
+    )
     forwarded_allow_ips: str = Field(
         "",
         alias="FORWARDED_ALLOW_IPS",

@@ -94,6 +94,13 @@ def schemathesis_config(budget: Budget) -> schemathesis.Config:
                 "fuzzing": {"enabled": True},
                 "stateful": {"enabled": False},  # the document has no links; the test keeps its own state
             },
+            # A valid If-Match that names no current version is refused with 412, and a reused Idempotency-Key with
+            # another body with 422: answers about the resource's state, not about malformed data.
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429", "5xx"]
+                }
+            },
             "request-timeout": REQUEST_TIMEOUT_SECONDS,
             "output": {"sanitization": {"enabled": False}},  # keep the tokens in the curl reproductions
         }

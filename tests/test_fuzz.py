@@ -96,17 +96,21 @@ def needs_token(case: Case) -> bool:
 
 
 def keep_account_usable(case: Case, account: Account, status: int) -> None:
-    """A new member once the token stopped working (account deleted, password changed); a new post once deleted."""
+    """A new member once the token stopped working (account deleted, password changed, signed out); a new post once
+    deleted."""
     template = (case.method.upper(), case.path)
     own_user = case.path_parameters.get("user_id") == account.user_id
     own_post = case.path_parameters.get("post_id") == account.post_id
     password_changed = isinstance(case.body, dict) and case.body.get("password") is not None
     if status == 401 and needs_token(case):
         account.renew()  # a safety net: a case revoked the token in a way the branches below do not foresee
-    elif own_user and (
-        (template == ("DELETE", "/users/{user_id}") and status == 204)
-        or (template == ("PATCH", "/users/{user_id}") and status == 200 and password_changed)
-    ):
+    elif (
+        own_user
+        and (
+            (template == ("DELETE", "/users/{user_id}") and status == 204)
+            or (template == ("PATCH", "/users/{user_id}") and status == 200 and password_changed)
+        )
+    ) or (template == ("POST", "/auth/logout") and status == 204):
         account.renew()
     elif template == ("DELETE", "/posts/{post_id}") and status == 204 and own_post:
         account.new_post()
@@ -131,6 +135,9 @@ def test_the_authentication_check_sees_the_bearer_header_of_every_operation_that
     takes_token = {key for key, parameters in carried.items() if parameters}
     assert takes_token == {
         ("POST", "/users"),
+        ("GET", "/users"),
+        ("GET", "/users/{user_id}"),
+        ("POST", "/auth/logout"),
         ("GET", "/users/me"),
         ("PATCH", "/users/{user_id}"),
         ("DELETE", "/users/{user_id}"),

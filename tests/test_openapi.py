@@ -11,20 +11,20 @@ import pytest
 CONTRACT: dict[tuple[str, str], set[str]] = {
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "429", "503"},
     ("post", "/auth/logout"): {"204", "401", "503"},
-    ("get", "/users/me"): {"200", "401", "503"},
+    ("get", "/users/me"): {"200", "304", "401", "503"},
     ("post", "/users"): {"201", "400", "401", "403", "409", "413", "415", "503"},
-    ("get", "/users"): {"200", "400", "401", "503"},
-    ("get", "/users/{user_id}"): {"200", "400", "401", "404", "503"},
-    ("patch", "/users/{user_id}"): {"200", "400", "401", "403", "404", "409", "413", "415", "503"},
-    ("delete", "/users/{user_id}"): {"204", "400", "401", "403", "404", "503"},
-    ("put", "/users/{user_id}/profile"): {"200", "400", "401", "403", "404", "413", "415", "503"},
-    ("get", "/users/{user_id}/posts"): {"200", "400", "404", "503"},
+    ("get", "/users"): {"200", "304", "400", "401", "503"},
+    ("get", "/users/{user_id}"): {"200", "304", "400", "401", "404", "503"},
+    ("patch", "/users/{user_id}"): {"200", "400", "401", "403", "404", "409", "412", "413", "415", "428", "503"},
+    ("delete", "/users/{user_id}"): {"204", "400", "401", "403", "404", "412", "428", "503"},
+    ("put", "/users/{user_id}/profile"): {"200", "400", "401", "403", "404", "412", "413", "415", "428", "503"},
+    ("get", "/users/{user_id}/posts"): {"200", "304", "400", "404", "503"},
     ("post", "/posts"): {"201", "400", "401", "413", "415", "503"},
-    ("get", "/posts"): {"200", "400", "503"},
-    ("get", "/posts/{post_id}"): {"200", "400", "404", "503"},
-    ("patch", "/posts/{post_id}"): {"200", "400", "401", "403", "404", "413", "415", "503"},
-    ("delete", "/posts/{post_id}"): {"204", "400", "401", "403", "404", "503"},
-    ("get", "/tags"): {"200", "400", "503"},
+    ("get", "/posts"): {"200", "304", "400", "503"},
+    ("get", "/posts/{post_id}"): {"200", "304", "400", "404", "503"},
+    ("patch", "/posts/{post_id}"): {"200", "400", "401", "403", "404", "412", "413", "415", "428", "503"},
+    ("delete", "/posts/{post_id}"): {"204", "400", "401", "403", "404", "412", "428", "503"},
+    ("get", "/tags"): {"200", "304", "400", "503"},
     ("get", "/health"): {"200", "503"},
 }
 TOKEN_REQUIRED = {
@@ -133,7 +133,7 @@ async def test_integer_bounds_are_exact_integers(client: httpx.AsyncClient, docu
     bounds = _bounds(document)
     assert bounds
     assert all(type(value) is int for _, value in bounds), bounds
-    (user_id,) = document["paths"]["/users/{user_id}"]["get"]["parameters"]
+    (user_id,) = [p for p in document["paths"]["/users/{user_id}"]["get"]["parameters"] if p["in"] == "path"]
     assert (user_id["schema"]["minimum"], user_id["schema"]["maximum"]) == (-(2**63), 2**63 - 1)
     assert (await client.get(f"/users/{2**63 - 1}")).status_code == 404  # the bound itself is accepted
     assert (await client.get(f"/users/{2**63}")).status_code == 400
@@ -166,3 +166,14 @@ async def test_update_fields_that_refuse_null_are_not_nullable(document: dict[st
         for rule in ("minLength", "maxLength", "format", "pattern", "not"):
             assert user[field].get(rule) == signup["properties"][field].get(rule), (field, rule)
     assert (signup["properties"]["password"]["minLength"], signup["properties"]["password"]["maxLength"]) == (8, 128)
+
+
+async def test_validators_are_documented_where_they_apply(document: dict[str, Any]) -> None:
+    for (method, path), codes in CONTRACT.items():
+        operation = document["paths"][path][method]
+        headers = {parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "header"}
+        assert ("If-None-Match" in headers) is ("304" in codes), (method, path)
+        assert ("If-Match" in headers) is ("412" in codes), (method, path)
+        for code in {"200", "201"} & codes:
+            shown = "ETag" in operation["responses"][code].get("headers", {})
+            assert shown is (path not in ("/health", "/auth/token")), (method, path)

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from service.auth import queries
 from service.auth.dependencies import BEARER, AppSettings, CurrentUser, unauthorized
 from service.auth.schemas import LoginForm, Token
+from service.conditional import NO_VALIDATORS
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, RateLimitedError
 from service.hashing import HashingBusyError
 from service.security import issue_token, verify_password
@@ -22,6 +23,7 @@ class AuthController(Controller):
 
     path = "/auth"
     tags = ["auth"]
+    opt = {NO_VALIDATORS: True}  # tokens are not representations: no ETag
 
     @post(
         "/token",

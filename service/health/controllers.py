@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from pydantic import BaseModel, Field
 
 from service.auth.dependencies import AppSettings
+from service.conditional import NO_VALIDATORS
 from service.db import ping
 from service.db.replicas import ReplicaStatus, replica_states
 from service.errors import database_unavailable
@@ -48,6 +49,7 @@ class HealthController(Controller):
 
     path = "/health"
     tags = ["operations"]
+    opt = {NO_VALIDATORS: True}  # a state, not a representation: no ETag, never a 304
 
     @get(
         "/",

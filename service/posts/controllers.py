@@ -11,6 +11,7 @@ from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
 from service.auth.dependencies import BEARER, CurrentUser
+from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
 from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
 from service.posts import dependencies, queries
@@ -58,24 +59,27 @@ class PostController(Controller):
         "/{post_id:int}",
         summary="Update a post",
         security=BEARER,
-        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, *PRECONDITIONS],
         responses=BODY_ERRORS,
     )
-    async def update_post(self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost) -> PostRead:
-        """Change the title, body or tags (the new set replaces the old): the author or an admin."""
-        await queries.update_post(editable_post, data.model_dump(exclude_unset=True))
+    async def update_post(
+        self, post_id: PostId, data: JSONBody[PostUpdate], editable_post: EditablePost, if_match: IfMatchCondition
+    ) -> PostRead:
+        """Change the title, body or tags (the new set replaces the old): the author or an admin. With
+        ``If-Match``, only the version it names (412 otherwise)."""
+        await queries.update_post(editable_post, data.model_dump(exclude_unset=True), if_match)
         return await queries.fetch_post(editable_post)
 
     @delete(
         "/{post_id:int}",
         summary="Delete a post",
         security=BEARER,
-        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, *PRECONDITIONS],
         responses=DATABASE_ERRORS,
     )
-    async def delete_post(self, post_id: PostId, editable_post: EditablePost) -> None:
-        """Delete a post (its tags stay): the author or an admin."""
-        await queries.delete_post(editable_post)
+    async def delete_post(self, post_id: PostId, editable_post: EditablePost, if_match: IfMatchCondition) -> None:
+        """Delete a post (its tags stay): the author or an admin. With ``If-Match``, only the version it names."""
+        await queries.delete_post(editable_post, if_match)
 
 
 class UserPostController(Controller):

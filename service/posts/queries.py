@@ -13,6 +13,7 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service.compiled import TOTAL, compiled, page_total, release
+from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.posts import schemas
@@ -179,14 +180,17 @@ async def create_post(author_id: int, title: str, body: str | None, tags: Sequen
 
 
 @retry_on_conflict
-async def update_post(post_id: int, changes: dict[str, Any]) -> None:
+async def update_post(post_id: int, changes: dict[str, Any], if_match: IfMatch = NO_CONDITION) -> None:
     """Apply ``changes`` (``tags`` replaces the set) to a post locked for the transaction; ``updated_at`` moves
-    only when a stored value changes. NotFoundException if the post is gone.
+    only when a stored value changes. NotFoundException if the post is gone; PreconditionFailedError if
+    ``if_match`` does not name the post as it is under the lock.
     """
+    changes = dict(changes)  # a retried transaction starts from the same changes
     async with in_transaction("default"):
         post = await Post.filter(id=post_id).select_for_update().only("id", "title", "body").first()
         if post is None:
             raise NotFoundException(f"Post {post_id} not found")
+        await if_match.check_current(lambda: fetch_post(post_id))
         tags = changes.pop("tags", None)
         retagged = tags is not None and await replace_tags(post_id, tags)
         changed = {field: value for field, value in changes.items() if getattr(post, field) != value}
@@ -195,7 +199,17 @@ async def update_post(post_id: int, changes: dict[str, Any]) -> None:
 
 
 @retry_on_conflict
-async def delete_post(post_id: int) -> None:
-    """Delete a post (its tag links go with it, the tags stay); NotFoundException if there is none."""
-    if not await Post.filter(id=post_id).delete():
-        raise NotFoundException(f"Post {post_id} not found")
+async def delete_post(post_id: int, if_match: IfMatch = NO_CONDITION) -> None:
+    """Delete a post (its tag links go with it, the tags stay); NotFoundException if there is none.
+
+    With an ``If-Match`` condition, the post is locked, checked and deleted in one transaction.
+    """
+    if if_match.header is None:
+        if not await Post.filter(id=post_id).delete():
+            raise NotFoundException(f"Post {post_id} not found")
+        return
+    async with in_transaction("default"):
+        if not await Post.filter(id=post_id).select_for_update().exists():
+            raise NotFoundException(f"Post {post_id} not found")
+        await if_match.check_current(lambda: fetch_post(post_id))
+        await Post.filter(id=post_id).delete()

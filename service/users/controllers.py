@@ -12,6 +12,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from service import models
 from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
+from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
 from service.params import Limit, Offset, Search, UserId, page_of
 from service.schemas import from_orm
@@ -111,38 +112,55 @@ class UserController(Controller):
         "/{user_id:int}",
         summary="Update a user",
         security=BEARER,
-        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, ConflictError],
+        raises=[
+            *JSON_WRITES,
+            *TOKEN_REQUIRED,
+            NotFoundException,
+            PermissionDeniedException,
+            ConflictError,
+            *PRECONDITIONS,
+        ],
         responses=BODY_ERRORS,
     )
     async def update_user(
-        self, user_id: UserId, data: JSONBody[UserUpdate], own_account: OwnAccount, current_user: CurrentUser
+        self,
+        user_id: UserId,
+        data: JSONBody[UserUpdate],
+        own_account: OwnAccount,
+        current_user: CurrentUser,
+        if_match: IfMatchCondition,
     ) -> UserDetailRead:
-        """Change any of name, email, password, role: the user themself or an admin; the role only an admin."""
+        """Change any of name, email, password, role: the user themself or an admin; the role only an admin. With
+        ``If-Match``, only the version it names (the ETag of this user as the caller reads it; 412 otherwise)."""
         changes = data.model_dump(exclude_unset=True)
         if "role" in changes and not is_admin(current_user) and changes["role"] != current_user.role:
             raise PermissionDeniedException("Only an admin may change a role")
-        if changes:
-            await queries.update_user(own_account, changes)
+        if changes or if_match.header is not None:
+            await queries.update_user(own_account, changes, if_match)
         return await queries.fetch_own_user_detail(own_account)
 
     @delete(
         "/{user_id:int}",
         summary="Delete a user",
         security=BEARER,
-        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, *PRECONDITIONS],
         responses=DATABASE_ERRORS,
     )
-    async def delete_user(self, user_id: UserId, own_account: OwnAccount) -> None:
-        """Delete an account with its profile and posts: the user themself or an admin."""
-        await queries.delete_user(own_account)
+    async def delete_user(self, user_id: UserId, own_account: OwnAccount, if_match: IfMatchCondition) -> None:
+        """Delete an account with its profile and posts: the user themself or an admin. With ``If-Match``, only the
+        version it names."""
+        await queries.delete_user(own_account, if_match)
 
     @put(
         "/{user_id:int}/profile",
         summary="Set a user's profile",
         security=BEARER,
-        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException],
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED, NotFoundException, PermissionDeniedException, *PRECONDITIONS],
         responses=BODY_ERRORS,
     )
-    async def put_profile(self, user_id: UserId, data: JSONBody[ProfileWrite], own_account: OwnAccount) -> ProfileRead:
-        """Create or replace the profile (both fields; a missing one becomes null): the user themself or an admin."""
-        return ProfileRead.model_validate(await queries.put_profile(own_account, data))
+    async def put_profile(
+        self, user_id: UserId, data: JSONBody[ProfileWrite], own_account: OwnAccount, if_match: IfMatchCondition
+    ) -> ProfileRead:
+        """Create or replace the profile (both fields; a missing one becomes null): the user themself or an admin.
+        With ``If-Match``, only over the version it names (the ETag of the last answer of this PUT)."""
+        return ProfileRead.model_validate(await queries.put_profile(own_account, data, if_match))

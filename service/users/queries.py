@@ -14,12 +14,14 @@ from tortoise.transactions import in_transaction
 
 from service import models
 from service.compiled import TOTAL, compiled, page_total, release
+from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.posts.queries import create_first_posts, sort_terms
 from service.schemas import from_orm
 from service.security import hash_password
 from service.users.schemas import (
+    ProfileRead,
     ProfileWrite,
     PublicUserDetailRead,
     PublicUserRead,
@@ -181,9 +183,31 @@ async def _insert_user(data: UserCreate, role: Role, password_hash: str) -> int:
     return int(user.id)
 
 
+async def _lock_user(user_id: int) -> None:
+    """Lock the user's row for the transaction (writes to the user and their profile queue behind it); 404 if
+    there is no such user."""
+    if await models.User.filter(id=user_id).select_for_update().only("id").first() is None:
+        raise NotFoundException(f"User {user_id} not found")
+
+
+async def _current_profile(user_id: int) -> ProfileRead | None:
+    profile = await Profile.filter(user_id=user_id).only("id", "bio", "website").first()
+    return None if profile is None else ProfileRead(bio=profile.bio, website=profile.website)
+
+
 @retry_on_conflict
-async def put_profile(user_id: int, profile: ProfileWrite) -> dict[str, Any]:
-    """Create or replace a user's profile (one statement, safe when two requests race)."""
+async def put_profile(user_id: int, profile: ProfileWrite, if_match: IfMatch = NO_CONDITION) -> dict[str, Any]:
+    """Create or replace a user's profile (one statement, safe when two requests race). With an ``If-Match``
+    condition, the user is locked and the current profile checked first, in the same transaction."""
+    if if_match.header is None:
+        return await _upsert_profile(user_id, profile)
+    async with in_transaction("default"):
+        await _lock_user(user_id)
+        if_match.check(await _current_profile(user_id))
+        return await _upsert_profile(user_id, profile)
+
+
+async def _upsert_profile(user_id: int, profile: ProfileWrite) -> dict[str, Any]:
     fields = profile.model_dump()
     stamp = now()
     await Profile.bulk_create(
@@ -194,17 +218,28 @@ async def put_profile(user_id: int, profile: ProfileWrite) -> dict[str, Any]:
     return fields
 
 
-async def update_user(user_id: int, changes: dict[str, Any]) -> None:
-    """Apply ``changes``; a new password also invalidates every token issued before it."""
+async def update_user(user_id: int, changes: dict[str, Any], if_match: IfMatch = NO_CONDITION) -> None:
+    """Apply ``changes``; a new password also invalidates every token issued before it. With an ``If-Match``
+    condition, only to the version it names (PreconditionFailedError otherwise), checked under the row lock."""
     values = dict(changes)
     if "password" in values:
         values["password_hash"] = await hash_password(values.pop("password"))
         values["token_version"] = F("token_version") + 1
-    await _update_user(user_id, values)
+    await _update_user(user_id, values, if_match)
 
 
 @retry_on_conflict
-async def _update_user(user_id: int, values: dict[str, Any]) -> None:
+async def _update_user(user_id: int, values: dict[str, Any], if_match: IfMatch = NO_CONDITION) -> None:
+    if if_match.header is None:
+        await _apply_update(user_id, values)
+        return
+    async with in_transaction("default"):
+        await _lock_user(user_id)
+        await if_match.check_current(lambda: fetch_own_user_detail(user_id))
+        await _apply_update(user_id, values)
+
+
+async def _apply_update(user_id: int, values: dict[str, Any]) -> None:
     """One statement: the row is updated (and ``updated_at`` moved) only if a value differs from what is stored."""
     differs = Q(
         *(Q(**{f"{field}__not": value}) for field, value in values.items() if field in _COMPARABLE), join_type="OR"
@@ -218,7 +253,14 @@ async def _update_user(user_id: int, values: dict[str, Any]) -> None:
 
 
 @retry_on_conflict
-async def delete_user(user_id: int) -> None:
-    """Delete a user; the database cascades to their posts (and profile)."""
-    if not await models.User.filter(id=user_id).delete():
-        raise NotFoundException(f"User {user_id} not found")
+async def delete_user(user_id: int, if_match: IfMatch = NO_CONDITION) -> None:
+    """Delete a user; the database cascades to their posts (and profile). With an ``If-Match`` condition, the user
+    is locked, checked and deleted in one transaction."""
+    if if_match.header is None:
+        if not await models.User.filter(id=user_id).delete():
+            raise NotFoundException(f"User {user_id} not found")
+        return
+    async with in_transaction("default"):
+        await _lock_user(user_id)
+        await if_match.check_current(lambda: fetch_own_user_detail(user_id))
+        await models.User.filter(id=user_id).delete()
