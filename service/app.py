@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from service.db import database, resolve_database_url
 from service.db.replicas import route_reads
 from service.errors import EXCEPTION_HANDLERS, json_not_found
 from service.health.controllers import HealthController
+from service.idempotency import idempotent_posts
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
@@ -160,7 +162,11 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         lifespan=[lifespan],
         before_request=require_declared_media_type,
         # Marks GET requests whose reads may go to a replica; without replicas no request pays for it.
-        middleware=[conditional_requests, *([route_reads] if settings.replicas.urls else [])],
+        middleware=[
+            idempotent_posts(settings.jwt_secret, timedelta(hours=settings.idempotency_key_hours)),
+            conditional_requests,
+            *([route_reads] if settings.replicas.urls else []),
+        ],
         state=State({REQUIRE_IF_MATCH: settings.require_if_match}),
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),

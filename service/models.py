@@ -108,6 +108,23 @@ class LoginThrottle(Model):
         table = "login_throttles"
 
 
+class IdempotencyKey(Model):
+    """A POST's ``Idempotency-Key`` and the answer it got: a retry within the key's lifetime gets that answer again."""
+
+    id = fields.BigIntField(primary_key=True)
+    owner = fields.CharField(max_length=32, description="'user:<id>' for a caller with a token, 'anonymous' otherwise")
+    key = fields.CharField(max_length=255)
+    fingerprint = fields.CharField(max_length=64, description="HMAC of method, path and body (no password stored)")
+    status_code = fields.IntField(null=True, description="Null while the first request is running")
+    body = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "idempotency_keys"
+        unique_together = (("owner", "key"),)
+
+
 class RowCount(Model):
     """Exact row counts kept by triggers (migration 3), so unfiltered list totals cost one row read.
 

@@ -15,11 +15,18 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from service.conditional import NO_VALIDATORS
+from service.idempotency import HEADER as IDEMPOTENCY_HEADER
+from service.idempotency import IDEMPOTENT, KEY_PATTERN
 from service.schemas import INT64_MAX, INT64_MIN
 
 COMPONENT_REF = "#/components/schemas/{model}"
 ETAG_HELP = "The version of this representation: send it back in If-None-Match (reads) or If-Match (writes)"
 IF_NONE_MATCH_HELP = "ETags the client holds (or `*`): 304 with no body when one is still current"
+IDEMPOTENCY_HELP = (
+    "Makes a retry safe: the same key with the same body (from the same caller) within the key's lifetime gets the "
+    "first success again, with `Idempotent-Replayed: true`, and nothing is created twice; another body is 422, a "
+    "retry while the first is running 409. 1 to 255 printable ASCII characters."
+)
 NOT_MODIFIED_HELP = "The representation named by If-None-Match is still current: no body"
 
 
@@ -29,17 +36,35 @@ def finish_document(app: Litestar, closed: tuple[str, ...] = ()) -> None:
     describe_request_bodies(app.openapi_schema, request_body_models(app))
     exact_integer_bounds(app.openapi_schema)
     close_components(app.openapi_schema, closed)
-    describe_validators(app.openapi_schema, unvalidated_paths(app))
+    describe_validators(app.openapi_schema, {path for path, _ in operations_marked(app, NO_VALIDATORS)})
+    describe_idempotency_keys(app.openapi_schema, operations_marked(app, IDEMPOTENT))
 
 
-def unvalidated_paths(app: Litestar) -> set[str]:
-    """The document's paths whose handlers opt out of entity tags (``NO_VALIDATORS``)."""
-    paths = set()
+def operations_marked(app: Litestar, key: str) -> set[tuple[str, str]]:
+    """``(path, method)`` of the document's operations whose handlers carry ``key`` in their ``opt``."""
+    marked = set()
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            if handler.opt.get(NO_VALIDATORS):
-                paths.add(re.sub(r"{(\w+):\w+}", r"{\1}", route.path))
-    return paths
+            if handler.opt.get(key):
+                path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+                marked |= {(path, method.lower()) for method in handler.http_methods}
+    return marked
+
+
+def describe_idempotency_keys(document: OpenAPI, operations: set[tuple[str, str]]) -> None:
+    """The ``Idempotency-Key`` header of the operations that take one, with its exact rule."""
+    for path, method in operations:
+        operation: Operation = getattr((document.paths or {})[path], method)
+        operation.parameters = [
+            *(operation.parameters or []),
+            Parameter(
+                name=IDEMPOTENCY_HEADER,
+                param_in=ParamType.HEADER,
+                schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=KEY_PATTERN),
+                required=False,
+                description=IDEMPOTENCY_HELP,
+            ),
+        ]
 
 
 def describe_validators(document: OpenAPI, skipped: set[str]) -> None:

@@ -235,6 +235,14 @@ class Settings(BaseSettings):
         description="Refuse `PATCH`, `PUT` and `DELETE` without an `If-Match` header (428), so no client can "
         "overwrite a change it has not seen.",
     )
+    idempotency_key_hours: int = Field(
+        24,
+        alias="IDEMPOTENCY_KEY_HOURS",
+        ge=1,
+        le=24 * 30,
+        description="How long an `Idempotency-Key` of `POST /users` and `POST /posts` is kept: a retry within it gets "
+        "the first answer again.",
+    )
     forwarded_allow_ips: str = Field(
         "",
         alias="FORWARDED_ALLOW_IPS",

@@ -12,14 +12,14 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "429", "503"},
     ("post", "/auth/logout"): {"204", "401", "503"},
     ("get", "/users/me"): {"200", "304", "401", "503"},
-    ("post", "/users"): {"201", "400", "401", "403", "409", "413", "415", "503"},
+    ("post", "/users"): {"201", "400", "401", "403", "409", "413", "415", "422", "503"},
     ("get", "/users"): {"200", "304", "400", "401", "503"},
     ("get", "/users/{user_id}"): {"200", "304", "400", "401", "404", "503"},
     ("patch", "/users/{user_id}"): {"200", "400", "401", "403", "404", "409", "412", "413", "415", "428", "503"},
     ("delete", "/users/{user_id}"): {"204", "400", "401", "403", "404", "412", "428", "503"},
     ("put", "/users/{user_id}/profile"): {"200", "400", "401", "403", "404", "412", "413", "415", "428", "503"},
     ("get", "/users/{user_id}/posts"): {"200", "304", "400", "404", "503"},
-    ("post", "/posts"): {"201", "400", "401", "413", "415", "503"},
+    ("post", "/posts"): {"201", "400", "401", "409", "413", "415", "422", "503"},
     ("get", "/posts"): {"200", "304", "400", "503"},
     ("get", "/posts/{post_id}"): {"200", "304", "400", "404", "503"},
     ("patch", "/posts/{post_id}"): {"200", "400", "401", "403", "404", "412", "413", "415", "428", "503"},
@@ -177,3 +177,4 @@ async def test_validators_are_documented_where_they_apply(document: dict[str, An
         for code in {"200", "201"} & codes:
             shown = "ETag" in operation["responses"][code].get("headers", {})
             assert shown is (path not in ("/health", "/auth/token")), (method, path)
+        assert ("Idempotency-Key" in headers) is ((method, path) in {("post", "/users"), ("post", "/posts")})

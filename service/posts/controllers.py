@@ -13,6 +13,7 @@ from litestar.params import JSONBody, QueryParameter
 from service.auth.dependencies import BEARER, CurrentUser
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
+from service.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENT
 from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
@@ -49,7 +50,14 @@ class PostController(Controller):
         """A post with its author and tags."""
         return await queries.fetch_post(post_id)
 
-    @post("/", summary="Write a post", security=BEARER, raises=[*JSON_WRITES, *TOKEN_REQUIRED], responses=BODY_ERRORS)
+    @post(
+        "/",
+        summary="Write a post",
+        security=BEARER,
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED, *IDEMPOTENCY_ERRORS],
+        responses=BODY_ERRORS,
+        opt={IDEMPOTENT: True},
+    )
     async def create_post(self, data: JSONBody[PostCreate], current_user: CurrentUser) -> PostRead:
         """Create a post by the caller (an ``author_id`` in the body is ignored)."""
         post_id = await queries.create_post(current_user.id, data.title, data.body, data.tags)

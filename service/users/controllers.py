@@ -14,6 +14,7 @@ from service import models
 from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
+from service.idempotency import IDEMPOTENT, IdempotencyMismatchError
 from service.params import Limit, Offset, Search, UserId, page_of
 from service.schemas import from_orm
 from service.users import dependencies, queries
@@ -48,7 +49,8 @@ class UserController(Controller):
         "/",
         summary="Sign up",
         security=BEARER_OPTIONAL,
-        raises=[*JSON_WRITES, *TOKEN_REQUIRED, PermissionDeniedException, ConflictError],
+        raises=[*JSON_WRITES, *TOKEN_REQUIRED, PermissionDeniedException, ConflictError, IdempotencyMismatchError],
+        opt={IDEMPOTENT: True},
         responses=BODY_ERRORS,
     )
     async def create_user(self, data: JSONBody[UserCreate], optional_user: OptionalUser) -> UserDetailRead:
