@@ -166,7 +166,7 @@ def _malformed_path_integers(request: Request[Any, Any, Any]) -> list[dict[str, 
     for pattern, names in _integer_routes(tuple(route.path for route in request.app.routes)):
         if match := pattern.match(path):
             return [
-                {"message": "Expected `int`, got a value that is not an integer", "key": name, "source": "path"}
+                {"key": name, "message": "Expected `int`, got a value that is not an integer"}
                 for name in names
                 if not re.fullmatch(r"[+-]?\d+", match.group(name))
             ]
@@ -205,7 +205,8 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
 
     ``key`` is the field's path as the client sent it (``email``, ``posts.0.tags.3``), one entry per problem: an
     optional field that may be left out but not nulled fails both members of its union (the type, and None), and
-    only the first is the problem.
+    only the first is the problem. Each entry has exactly those two keys (Litestar adds a ``source`` to query and
+    path problems, which the contract does not have: the key already names the parameter).
     """
     problems = exc.extra if isinstance(exc.extra, list) else []
     extra: list[dict[str, Any]] = []
@@ -213,7 +214,7 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
         if not isinstance(problem, dict):
             extra.append({"key": "body", "message": str(problem)})
             continue
-        extra.append({**problem, "key": _field_path(str(problem.get("key") or "body"))})
+        extra.append({"key": _field_path(str(problem.get("key") or "body")), "message": str(problem.get("message"))})
     real = [entry["key"] for entry in extra if entry.get("message") != _NONE_BRANCH]
     extra = [
         entry

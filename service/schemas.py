@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from annotated_types import BaseMetadata
 from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.fields.relational import ReverseRelation
 from tortoise.models import Model
@@ -191,12 +191,18 @@ def regex_class(characters: str) -> str:
 _WHITESPACE_CLASS = regex_class(WHITESPACE)
 
 
-def _checked(schema: core_schema.CoreSchema, accepts: Callable[[str], bool], message: str) -> core_schema.CoreSchema:
-    """``schema``, then a check: a string ``accepts`` refuses is a validation error saying ``message``."""
+def _checked(
+    schema: core_schema.CoreSchema, problem: Callable[[str], str | None], error_type: str
+) -> core_schema.CoreSchema:
+    """``schema``, then a check: a string for which ``problem`` gives a message is a validation error saying it.
+
+    The error is raised as pydantic's ``PydanticCustomError``, so the client reads the message as written (a
+    ``ValueError`` would reach it as ``"Value error, ..."``).
+    """
 
     def check(value: str) -> str:
-        if not accepts(value):
-            raise ValueError(message)
+        if (message := problem(value)) is not None:
+            raise PydanticCustomError(error_type, message)
         return value
 
     return core_schema.no_info_after_validator_function(check, schema)
@@ -207,11 +213,19 @@ class CharacterRule:
     """Annotated metadata: reject strings with characters outside a set, and say so in the JSON schema too."""
 
     forbidden: str  # the body of a regular expression character class: what must not appear
-    message: str
+    rule: str  # what the string holds instead, as the document and the error messages say it: "no ..."
+
+    @property
+    def message(self) -> str:
+        return f"String should contain {self.rule}"
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         forbidden = re.compile(f"[{self.forbidden}]")
-        return _checked(handler(source), lambda value: forbidden.search(value) is None, self.message)
+
+        def problem(value: str) -> str | None:
+            return None if forbidden.search(value) is None else self.message
+
+        return _checked(handler(source), problem, "string_characters")
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -221,11 +235,9 @@ class CharacterRule:
         return json_schema
 
 
-SingleLine = CharacterRule(r"\x00-\x1f\x7f", "must not contain control characters (including line breaks)")
+SingleLine = CharacterRule(r"\x00-\x1f\x7f", "no control characters (including line breaks)")
 """A one-line string: no control characters at all."""
-FreeText = CharacterRule(
-    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", "must not contain control characters other than tabs and line breaks"
-)
+FreeText = CharacterRule(r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", "no control characters other than tabs and line breaks")
 """Text that may hold tabs and line breaks but no other control characters (no NUL, which PostgreSQL refuses)."""
 
 
@@ -274,7 +286,7 @@ class Trimmed:
         if self.min_length:
             json_schema["minLength"] = self.min_length
         json_schema["pattern"] = self.pattern
-        json_schema["description"] = f"{self.lengths} once surrounding whitespace is trimmed; {self.characters.message}"
+        json_schema["description"] = f"{self.lengths} once surrounding whitespace is trimmed; {self.characters.rule}"
         return json_schema
 
     @property
@@ -297,10 +309,12 @@ class Matches:
         compiled = re.compile(self.pattern)
         excluded = re.compile(self.excluded) if self.excluded else None
 
-        def accepts(value: str) -> bool:
-            return compiled.fullmatch(value) is not None and (excluded is None or excluded.search(value) is None)
+        def problem(value: str) -> str | None:
+            if compiled.fullmatch(value) is None or (excluded is not None and excluded.search(value) is not None):
+                return self.message
+            return None
 
-        return _checked(handler(source), accepts, self.message)
+        return _checked(handler(source), problem, "string_pattern_mismatch")
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -315,5 +329,5 @@ class Matches:
 def not_null(value: object) -> object:
     """For ``mode="before"`` field validators of optional update fields that may be left out but not nulled."""
     if value is None:
-        raise ValueError("cannot be null; leave the field out to keep its value")
+        raise PydanticCustomError("not_null", "Input should not be null; leave the field out to keep its value")
     return value

@@ -132,9 +132,11 @@ async def test_a_non_numeric_id_is_the_same_json_400_as_an_out_of_range_one(
     assert response.status_code == 400
     body = response.json()
     assert set(body) == {"status_code", "detail", "extra"}
-    assert [(problem["key"], problem["source"]) for problem in body["extra"]] == [(key, "path")]
+    assert [set(problem) for problem in body["extra"]] == [{"key", "message"}]
+    assert body["extra"][0]["key"] == key
     out_of_range = (await client.get(f"/users/{2**64}")).json()
-    assert {problem["key"] for problem in out_of_range["extra"]} == {"user_id"}
+    assert [set(problem) for problem in out_of_range["extra"]] == [{"key", "message"}]
+    assert out_of_range["extra"][0]["key"] == "user_id"
 
 
 @pytest.mark.parametrize("path", ["/schema/nope", "/schema/openapi.yaml", "/schema/a/b"])
@@ -174,9 +176,50 @@ async def test_error_keys_are_field_paths_one_entry_per_problem(
     response = await client.patch(f"/users/{user.id}", json={"email": "not-an-email"}, headers=token_for(user))
     body = assert_error(response, 400)
     assert [problem["key"] for problem in body["extra"]] == ["email"]
-    assert "not a valid email address" in body["extra"][0]["message"]
+    assert body["extra"][0]["message"].startswith("Input should be a valid email address: ")
     response = await client.patch(f"/users/{user.id}", json={"name": "", "password": "short"}, headers=token_for(user))
     assert sorted(problem["key"] for problem in assert_error(response, 400)["extra"]) == ["name", "password"]
     post = await Post.create(author_id=user.id, title="t")
     response = await client.patch(f"/posts/{post.id}", json={"tags": ["ok", ""], "title": 5}, headers=token_for(user))
     assert sorted(problem["key"] for problem in assert_error(response, 400)["extra"]) == ["tags.1", "title"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/posts?limit=0",
+        "/posts?offset=-1",
+        "/posts?author_id=x",
+        "/users?role=boss",
+        "/posts?order=x",
+        "/posts?q=" + "x" * 201,
+        "/users/abc",
+        f"/posts/{2**64}",
+    ],
+)
+async def test_query_and_path_problems_carry_exactly_key_and_message(client: httpx.AsyncClient, path: str) -> None:
+    body = assert_error(await client.get(path), 400)
+    assert [sorted(problem) for problem in body["extra"]] == [["key", "message"]]
+
+
+async def test_messages_read_as_written_with_no_value_error_prefix(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    user = await make_user()
+    sign_up = {"name": "bell\x07", "email": "a@b.test", "password": "       short       "}
+    body = assert_error(await client.post("/users", json=sign_up), 400, keys={"name", "email", "password"})
+    messages = {problem["key"]: problem["message"] for problem in body["extra"]}
+    assert messages["name"].startswith("String should contain no control characters (including line breaks)")
+    assert messages["email"].startswith("Input should be a valid email address: ")
+    assert messages["password"] == "String should have at least 8 characters besides surrounding whitespace"
+    profile = {"website": "ftp://example.com"}
+    response = await client.put(f"/users/{user.id}/profile", json=profile, headers=token_for(user))
+    assert assert_error(response, 400, keys={"website"})["extra"][0]["message"] == (
+        "Input should be an http:// or https:// URL with a host name or IPv4 address and no spaces"
+    )
+    response = await client.patch(f"/users/{user.id}", json={"name": None}, headers=token_for(user))
+    assert assert_error(response, 400, keys={"name"})["extra"] == [
+        {"key": "name", "message": "Input should not be null; leave the field out to keep its value"}
+    ]
+    response = await client.post("/auth/token", data={"username": "a\nb@example.com", "password": "x"})
+    assert assert_error(response, 400, keys={"username"})["extra"][0]["message"].startswith("String should contain no")
