@@ -7,23 +7,24 @@ from typing import Annotated, Any, TypeVar
 from litestar.pagination import OffsetPagination
 from litestar.params import PathParameter, QueryParameter
 
-from service.schemas import INT64_MAX, INT64_MIN
+from service.schemas import INT64_MAX, INT64_MIN, SingleLine
 
 T = TypeVar("T")
-_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+ONE_LINE = f"^[^{SingleLine.forbidden}]*$"
+"""The pattern of a one-line query string: no control characters, no line breaks (as ``SingleLine``)."""
 
 Search = Annotated[
     str | None,
     QueryParameter(
         max_length=200,
-        pattern=_NO_CONTROL_CHARACTERS,
+        pattern=ONE_LINE,
         description="Case-insensitive substring to look for (one line, at most 200 characters)",
     ),
 ]
 
 TagFilter = Annotated[
     str | None,
-    QueryParameter(max_length=200, pattern=_NO_CONTROL_CHARACTERS, description="Only posts with this tag"),
+    QueryParameter(max_length=200, pattern=ONE_LINE, description="Only posts with this tag"),
 ]
 
 

@@ -29,8 +29,8 @@ from service.schemas import (
     WHITESPACE,
     FreeText,
     Matches,
+    PlainName,
     Related,
-    SingleLine,
     Trimmed,
     not_null,
     regex_class,
@@ -60,7 +60,7 @@ def _password_length(value: str) -> str:
     return value
 
 
-UserName = Annotated[str, Trimmed(1, 100, SingleLine)]
+UserName = Annotated[str, Trimmed(1, 100, PlainName)]
 
 _ATEXT = "-A-Za-z0-9!#$%&'*+/=?^_`{|}~"
 _DNS_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
