@@ -28,6 +28,7 @@ from service.health.controllers import HealthController
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
+from service.params import check_parameters
 from service.posts.controllers import PostController, UserPostController
 from service.responses import SchemaResponse
 from service.serving import tune_garbage_collector
@@ -77,6 +78,13 @@ def openapi_config() -> OpenAPIConfig:
         ),
         render_plugins=[SWAGGER_UI],
     )
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: the raw query and path parameters, then the body's media type (before Litestar reads
+    either)."""
+    check_parameters(request)
+    await require_declared_media_type(request)
 
 
 class ServiceApp(Litestar):
@@ -148,7 +156,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             docs_page,
         ],
         lifespan=[lifespan],
-        before_request=require_declared_media_type,
+        before_request=check_request,
         # Marks GET requests whose reads may go to a replica; without replicas no request pays for it.
         middleware=[route_reads] if settings.replicas.urls else [],
         dependencies={

@@ -27,6 +27,7 @@ from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
 from service.db.client import ConnectRefusedError
+from service.params import INTEGER, NOT_AN_INTEGER
 
 logger = logging.getLogger("service.errors")
 
@@ -166,9 +167,7 @@ def _malformed_path_integers(request: Request[Any, Any, Any]) -> list[dict[str, 
     for pattern, names in _integer_routes(tuple(route.path for route in request.app.routes)):
         if match := pattern.match(path):
             return [
-                {"key": name, "message": "Expected `int`, got a value that is not an integer"}
-                for name in names
-                if not re.fullmatch(r"[+-]?\d+", match.group(name))
+                {"key": name, "message": NOT_AN_INTEGER} for name in names if not INTEGER.fullmatch(match.group(name))
             ]
     return []
 

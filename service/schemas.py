@@ -229,14 +229,13 @@ class CharacterRule:
     def message(self) -> str:
         return f"String should contain {self.rule}"
 
+    def problem(self, value: str) -> str | None:
+        """The error message for ``value``, naming the first forbidden character in it; None if it has none."""
+        found = re.search(f"[{self.forbidden}]", value)
+        return None if found is None else f"{self.message}; found {describe_character(found.group())}"
+
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        forbidden = re.compile(f"[{self.forbidden}]")
-
-        def problem(value: str) -> str | None:
-            found = forbidden.search(value)
-            return None if found is None else f"{self.message}; found {describe_character(found.group())}"
-
-        return _checked(handler(source), problem, "string_characters")
+        return _checked(handler(source), self.problem, "string_characters")
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler

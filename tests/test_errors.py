@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from service.models import Post, User
-from tests.conftest import MakeUser
+from service.params import NOT_AN_INTEGER
+from tests.conftest import MakePost, MakeUser
+from tests.fuzzing import openapi_document
 from tests.helpers import assert_error
 
 Headers = Callable[[User], dict[str, str]]
@@ -185,21 +187,29 @@ async def test_error_keys_are_field_paths_one_entry_per_problem(
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "key", "message"),
     [
-        "/posts?limit=0",
-        "/posts?offset=-1",
-        "/posts?author_id=x",
-        "/users?role=boss",
-        "/posts?order=x",
-        "/posts?q=" + "x" * 201,
-        "/users/abc",
-        f"/posts/{2**64}",
+        ("/posts?limit=0", "limit", "Input should be greater than or equal to 1"),
+        ("/posts?offset=-1", "offset", "Input should be greater than or equal to 0"),
+        (f"/posts?author_id={2**63}", "author_id", f"Input should be less than or equal to {2**63 - 1}"),
+        ("/posts?author_id=x", "author_id", NOT_AN_INTEGER),
+        ("/users?role=boss", "role", "Input should be 'admin' or 'member'"),
+        ("/posts?order=x", "order", "Input should be 'created_at', '-created_at', 'title', '-title', 'id' or '-id'"),
+        ("/posts?q=" + "x" * 201, "q", "String should have at most 200 characters"),
+        (
+            "/posts?tag=a%0Ab",
+            "tag",
+            "String should contain no control characters (including line breaks); found U+000A",
+        ),
+        ("/users/abc", "user_id", NOT_AN_INTEGER),
+        (f"/posts/{2**64}", "post_id", f"Input should be less than or equal to {2**63 - 1}"),
     ],
 )
-async def test_query_and_path_problems_carry_exactly_key_and_message(client: httpx.AsyncClient, path: str) -> None:
+async def test_query_and_path_problems_carry_exactly_key_and_message(
+    client: httpx.AsyncClient, path: str, key: str, message: str
+) -> None:
     body = assert_error(await client.get(path), 400)
-    assert [sorted(problem) for problem in body["extra"]] == [["key", "message"]]
+    assert body["extra"] == [{"key": key, "message": message}]
 
 
 async def test_messages_read_as_written_with_no_value_error_prefix(
@@ -223,3 +233,58 @@ async def test_messages_read_as_written_with_no_value_error_prefix(
     ]
     response = await client.post("/auth/token", data={"username": "a\nb@example.com", "password": "x"})
     assert assert_error(response, 400, keys={"username"})["extra"][0]["message"].startswith("String should contain no")
+
+
+DOCUMENT = openapi_document()
+PATH_IDS = [
+    (method.upper(), template, parameter["name"])
+    for template, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+    for parameter in operation.get("parameters", [])
+    if parameter["in"] == "path"
+]
+QUERY_INTEGERS = [
+    (template, parameter["name"])
+    for template, operations in DOCUMENT["paths"].items()
+    for parameter in operations.get("get", {}).get("parameters", [])
+    if parameter["in"] == "query" and "integer" in json.dumps(parameter["schema"])
+]
+LENIENT_INTEGERS = ["+{n}", "%20{n}", "{n}%20", "0{n}", "{n}.0", "\u0661", "%D9%A1"]
+"""Ways of writing a number that int() or a lenient converter reads (the last two: Arabic-Indic digit one)."""
+
+
+async def test_path_ids_are_ascii_digits_only_on_every_route(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost
+) -> None:
+    """``/users/+1``, ``/users/%201``, ``/users/\u0661`` are not user 1: they are what ``/users/abc`` is."""
+    assert {(template, name) for _, template, name in PATH_IDS} == {
+        ("/users/{user_id}", "user_id"),
+        ("/users/{user_id}/profile", "user_id"),
+        ("/users/{user_id}/posts", "user_id"),
+        ("/posts/{post_id}", "post_id"),
+    }
+    assert len(PATH_IDS) == 8
+    user = await make_user()
+    post = await make_post(user)
+    ids = {"user_id": user.id, "post_id": post}
+    for method, template, name in PATH_IDS:
+        answers = set()
+        for spelling in ["abc", *LENIENT_INTEGERS]:
+            path = template.replace(f"{{{name}}}", spelling.format(n=ids[name]))
+            response = await client.request(method, path, json={} if method in ("PATCH", "PUT") else None)
+            assert response.status_code == 400, (method, path, response.text)
+            body = response.json()
+            answers.add((body["status_code"], json.dumps(body["extra"])))
+        assert answers == {(400, json.dumps([{"key": name, "message": NOT_AN_INTEGER}]))}, (method, template)
+    assert (await client.get(f"/users/{user.id}")).status_code == 200
+
+
+@pytest.mark.parametrize("spelling", ["1.0", "1e3", "+5", " 5", "\u0665", "05", "5_0", ""])
+async def test_query_integers_are_never_coerced(client: httpx.AsyncClient, make_user: MakeUser, spelling: str) -> None:
+    assert {name for _, name in QUERY_INTEGERS} == {"limit", "offset", "author_id"}
+    assert len(QUERY_INTEGERS) == 9
+    user = await make_user()
+    for template, name in QUERY_INTEGERS:
+        path = template.replace("{user_id}", str(user.id))
+        body = assert_error(await client.get(path, params={name: spelling}), 400)
+        assert body["extra"] == [{"key": name, "message": NOT_AN_INTEGER}], (path, name)
