@@ -72,6 +72,9 @@ class RateLimitedError(HTTPException):
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+UNSTORABLE = [{"key": "body", "message": "Input should be a value the database can store"}]
+"""``extra`` of a value the input rules let through but the model or the database refuses (no details: they name
+columns and constraints, not the client's fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,9 +230,7 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
 def handle_model_validation_error(_: Request[Any, Any, Any], exc: ValidationError) -> Response[dict[str, Any]]:
     """A value the model refuses (the input rules should have caught it first): a 400, not a 500."""
     logger.warning("a value passed the input rules but not the model: %s", exc)
-    return error_response(
-        HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", [{"key": "body", "message": str(exc)}]
-    )
+    return error_response(HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", UNSTORABLE)
 
 
 def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
@@ -254,11 +255,8 @@ def handle_operational_error(request: Request[Any, Any, Any], exc: OperationalEr
     if database_unavailable(exc):
         return handle_database_unavailable(request, exc)
     if any(isinstance(error, asyncpg.DataError) for error in _chain(exc)):
-        return error_response(
-            HTTP_400_BAD_REQUEST,
-            "A value in this request cannot be stored",
-            [{"key": "body", "message": "invalid value"}],
-        )
+        logger.warning("a value passed the input rules but not the database: %s", type(exc).__name__)
+        return error_response(HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", UNSTORABLE)
     return handle_unexpected(request, exc)
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any, cast
 
+import asyncpg
 import httpx
 import pytest
+from tortoise.exceptions import OperationalError, ValidationError
 
+from service.errors import handle_model_validation_error, handle_operational_error
 from service.models import Post, User
 from service.params import NOT_AN_INTEGER
 from tests.conftest import MakePost, MakeUser
@@ -288,3 +292,19 @@ async def test_query_integers_are_never_coerced(client: httpx.AsyncClient, make_
         path = template.replace("{user_id}", str(user.id))
         body = assert_error(await client.get(path, params={name: spelling}), 400)
         assert body["extra"] == [{"key": name, "message": NOT_AN_INTEGER}], (path, name)
+
+
+def test_values_the_model_or_database_refuse_are_worded_like_every_other_problem() -> None:
+    refused_by_postgres = OperationalError("value too long for type character varying(100)")
+    refused_by_postgres.__cause__ = asyncpg.DataError("value too long for type character varying(100)")
+    refused_by_the_model = ValidationError("name: Length of 'x' 101 > 100")
+    for response in (
+        handle_operational_error(cast(Any, None), refused_by_postgres),
+        handle_model_validation_error(cast(Any, None), refused_by_the_model),
+    ):
+        assert response.status_code == 400
+        assert response.content == {
+            "status_code": 400,
+            "detail": "A value in this request cannot be stored",
+            "extra": [{"key": "body", "message": "Input should be a value the database can store"}],
+        }
