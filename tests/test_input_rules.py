@@ -3,6 +3,7 @@ what it calls invalid is refused (checked with the JSON schema validator schemat
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -181,6 +182,7 @@ WEBSITE_SAMPLES = [
 ]
 
 
+@functools.cache
 def _documented(model: type[BaseModel]) -> Any:
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
