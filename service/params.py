@@ -20,6 +20,7 @@ from litestar.params import ParameterKwarg, PathParameter, QueryParameter
 from service.schemas import INT64_MAX, INT64_MIN, SingleLine
 
 T = TypeVar("T")
+IN_DIGITS = "written in ASCII digits (an optional leading -, no leading zeros)"
 ONE_LINE = f"^[^{SingleLine.forbidden}]*$"
 """The pattern of a one-line query string: no control characters, no line breaks (as ``SingleLine``)."""
 
@@ -40,15 +41,16 @@ TagFilter = Annotated[
 
 def id_parameter(what: str) -> Any:
     """A path id in the 64-bit range (outside it: 400; unknown: 404)."""
-    return PathParameter(ge=INT64_MIN, le=INT64_MAX, description=f"{what} id")
+    return PathParameter(ge=INT64_MIN, le=INT64_MAX, description=f"{what} id, {IN_DIGITS}")
 
 
 UserId = Annotated[int, id_parameter("The user's")]
 PostId = Annotated[int, id_parameter("The post's")]
 
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1..100.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description=f"Page size, 1..100, {IN_DIGITS}.")]
 Offset = Annotated[
-    int, QueryParameter(ge=0, le=INT64_MAX, description="Rows to skip; past the end gives an empty page.")
+    int,
+    QueryParameter(ge=0, le=INT64_MAX, description=f"Rows to skip, {IN_DIGITS}; past the end gives an empty page."),
 ]
 
 SORT_HELP = "Sort key; a leading - sorts descending (ties are broken by id)."

@@ -268,6 +268,15 @@ async def test_path_ids_are_ascii_digits_only_on_every_route(
         ("/posts/{post_id}", "post_id"),
     }
     assert len(PATH_IDS) == 8
+    documented = [
+        parameter
+        for operations in DOCUMENT["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if "integer" in json.dumps(parameter["schema"])
+    ]
+    assert len(documented) == len(PATH_IDS) + len(QUERY_INTEGERS)
+    assert all("written in ASCII digits" in parameter["description"] for parameter in documented)
     user = await make_user()
     post = await make_post(user)
     ids = {"user_id": user.id, "post_id": post}
