@@ -32,6 +32,7 @@ from service.idempotency import idempotent_posts
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
+from service.params import check_parameters
 from service.posts.controllers import PostController, UserPostController
 from service.responses import SchemaResponse
 from service.security import configure_hashing
@@ -88,6 +89,13 @@ def openapi_config() -> OpenAPIConfig:
         ),
         render_plugins=[SWAGGER_UI],
     )
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: the raw query and path parameters, then the body's media type (before Litestar reads
+    either)."""
+    check_parameters(request)
+    await require_declared_media_type(request)
 
 
 class ServiceApp(Litestar):
@@ -160,7 +168,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             docs_page,
         ],
         lifespan=[lifespan],
-        before_request=require_declared_media_type,
+        before_request=check_request,
         # Marks GET requests whose reads may go to a replica; without replicas no request pays for it.
         middleware=[
             idempotent_posts(settings.jwt_secret, timedelta(hours=settings.idempotency_key_hours)),

@@ -28,6 +28,7 @@ from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalEr
 
 from service.db.client import ConnectRefusedError
 from service.hashing import HashingBusyError
+from service.params import INTEGER, NOT_AN_INTEGER
 
 logger = logging.getLogger("service.errors")
 
@@ -72,6 +73,9 @@ class RateLimitedError(HTTPException):
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+UNSTORABLE = [{"key": "body", "message": "Input should be a value the database can store"}]
+"""``extra`` of a value the input rules let through but the model or the database refuses (no details: they name
+columns and constraints, not the client's fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +171,7 @@ def _malformed_path_integers(request: Request[Any, Any, Any]) -> list[dict[str, 
     for pattern, names in _integer_routes(tuple(route.path for route in request.app.routes)):
         if match := pattern.match(path):
             return [
-                {"message": "Expected `int`, got a value that is not an integer", "key": name, "source": "path"}
-                for name in names
-                if not re.fullmatch(r"[+-]?\d+", match.group(name))
+                {"key": name, "message": NOT_AN_INTEGER} for name in names if not INTEGER.fullmatch(match.group(name))
             ]
     return []
 
@@ -206,7 +208,8 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
 
     ``key`` is the field's path as the client sent it (``email``, ``posts.0.tags.3``), one entry per problem: an
     optional field that may be left out but not nulled fails both members of its union (the type, and None), and
-    only the first is the problem.
+    only the first is the problem. Each entry has exactly those two keys (Litestar adds a ``source`` to query and
+    path problems, which the contract does not have: the key already names the parameter).
     """
     problems = exc.extra if isinstance(exc.extra, list) else []
     extra: list[dict[str, Any]] = []
@@ -214,7 +217,7 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
         if not isinstance(problem, dict):
             extra.append({"key": "body", "message": str(problem)})
             continue
-        extra.append({**problem, "key": _field_path(str(problem.get("key") or "body"))})
+        extra.append({"key": _field_path(str(problem.get("key") or "body")), "message": str(problem.get("message"))})
     real = [entry["key"] for entry in extra if entry.get("message") != _NONE_BRANCH]
     extra = [
         entry
@@ -228,9 +231,7 @@ def handle_validation_exception(_: Request[Any, Any, Any], exc: ValidationExcept
 def handle_model_validation_error(_: Request[Any, Any, Any], exc: ValidationError) -> Response[dict[str, Any]]:
     """A value the model refuses (the input rules should have caught it first): a 400, not a 500."""
     logger.warning("a value passed the input rules but not the model: %s", exc)
-    return error_response(
-        HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", [{"key": "body", "message": str(exc)}]
-    )
+    return error_response(HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", UNSTORABLE)
 
 
 def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
@@ -255,11 +256,8 @@ def handle_operational_error(request: Request[Any, Any, Any], exc: OperationalEr
     if database_unavailable(exc):
         return handle_database_unavailable(request, exc)
     if any(isinstance(error, asyncpg.DataError) for error in _chain(exc)):
-        return error_response(
-            HTTP_400_BAD_REQUEST,
-            "A value in this request cannot be stored",
-            [{"key": "body", "message": "invalid value"}],
-        )
+        logger.warning("a value passed the input rules but not the database: %s", type(exc).__name__)
+        return error_response(HTTP_400_BAD_REQUEST, "A value in this request cannot be stored", UNSTORABLE)
     return handle_unexpected(request, exc)
 
 

@@ -1,7 +1,8 @@
 """415 for a body in the wrong encoding (JSON for every endpoint that takes one, a form for the token endpoint);
 400 for a missing JSON body.
 
-Attached as ``before_request`` to the handlers that take a body (only there: it would cost every other request).
+Called by the app's ``before_request`` hook (``service/app.py``) after the parameter check; a handler without a body
+returns at once.
 """
 
 from __future__ import annotations

@@ -13,12 +13,20 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from annotated_types import BaseMetadata
 from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.fields.relational import ReverseRelation
 from tortoise.models import Model
 
 from service import models  # the models' relations must be resolved before pydantic_model_creator
+from service.characters import (
+    BLANK_CHARACTERS,
+    CONTROL_CHARACTERS,
+    FORMAT_CHARACTERS,
+    LINE_SEPARATORS,
+    ZERO_WIDTH_JOINERS,
+    describe_character,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -173,10 +181,12 @@ def trim(value: str) -> str:
 
 def regex_class(characters: str) -> str:
     """The body of a regular expression character class naming ``characters`` (runs as ranges), spelled the same
-    way by Python's ``re`` and by the ECMA-262 dialect of JSON Schema's ``pattern``: ``\\xNN`` and ``\\uNNNN``."""
+    way by Python's ``re``, by the ECMA-262 dialect of JSON Schema's ``pattern`` and by the Rust engine of the
+    validator schemathesis judges with: ``\\xNN`` and ``\\uNNNN``, and a character beyond U+FFFF as itself (the
+    three spell its escape differently)."""
 
     def escape(code: int) -> str:
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
 
     codes = sorted({ord(char) for char in characters})
     runs: list[list[int]] = []
@@ -191,12 +201,18 @@ def regex_class(characters: str) -> str:
 _WHITESPACE_CLASS = regex_class(WHITESPACE)
 
 
-def _checked(schema: core_schema.CoreSchema, accepts: Callable[[str], bool], message: str) -> core_schema.CoreSchema:
-    """``schema``, then a check: a string ``accepts`` refuses is a validation error saying ``message``."""
+def _checked(
+    schema: core_schema.CoreSchema, problem: Callable[[str], str | None], error_type: str
+) -> core_schema.CoreSchema:
+    """``schema``, then a check: a string for which ``problem`` gives a message is a validation error saying it.
+
+    The error is raised as pydantic's ``PydanticCustomError``, so the client reads the message as written (a
+    ``ValueError`` would reach it as ``"Value error, ..."``).
+    """
 
     def check(value: str) -> str:
-        if not accepts(value):
-            raise ValueError(message)
+        if (message := problem(value)) is not None:
+            raise PydanticCustomError(error_type, message)
         return value
 
     return core_schema.no_info_after_validator_function(check, schema)
@@ -207,11 +223,19 @@ class CharacterRule:
     """Annotated metadata: reject strings with characters outside a set, and say so in the JSON schema too."""
 
     forbidden: str  # the body of a regular expression character class: what must not appear
-    message: str
+    rule: str  # what the string holds instead, as the document and the error messages say it: "no ..."
+
+    @property
+    def message(self) -> str:
+        return f"String should contain {self.rule}"
+
+    def problem(self, value: str) -> str | None:
+        """The error message for ``value``, naming the first forbidden character in it; None if it has none."""
+        found = re.search(f"[{self.forbidden}]", value)
+        return None if found is None else f"{self.message}; found {describe_character(found.group())}"
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        forbidden = re.compile(f"[{self.forbidden}]")
-        return _checked(handler(source), lambda value: forbidden.search(value) is None, self.message)
+        return _checked(handler(source), self.problem, "string_characters")
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -221,12 +245,34 @@ class CharacterRule:
         return json_schema
 
 
-SingleLine = CharacterRule(r"\x00-\x1f\x7f", "must not contain control characters (including line breaks)")
-"""A one-line string: no control characters at all."""
-FreeText = CharacterRule(
-    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", "must not contain control characters other than tabs and line breaks"
+def character_rule(forbidden: str, rule: str) -> CharacterRule:
+    """A ``CharacterRule`` refusing the characters of ``forbidden``."""
+    return CharacterRule(regex_class(forbidden), rule)
+
+
+SingleLine = character_rule(CONTROL_CHARACTERS + LINE_SEPARATORS, "no control characters (including line breaks)")
+"""A one-line string: no control characters, no line breaks (U+0085, U+2028 and U+2029 included)."""
+PlainName = character_rule(
+    CONTROL_CHARACTERS + LINE_SEPARATORS + FORMAT_CHARACTERS + BLANK_CHARACTERS,
+    "no control characters (including line breaks) and no invisible or formatting characters (zero-width"
+    " characters and joiners, bidirectional controls, soft hyphens, fillers)",
 )
-"""Text that may hold tabs and line breaks but no other control characters (no NUL, which PostgreSQL refuses)."""
+"""A one-line name people tell apart by sight (user names, tags): nothing invisible that could make a look-alike."""
+PlainTitle = character_rule(
+    CONTROL_CHARACTERS
+    + LINE_SEPARATORS
+    + FORMAT_CHARACTERS.translate(dict.fromkeys(map(ord, ZERO_WIDTH_JOINERS)))
+    + BLANK_CHARACTERS,
+    "no control characters (including line breaks) and no invisible or formatting characters (zero-width"
+    " characters, bidirectional controls, soft hyphens, fillers) other than the zero-width joiner and non-joiner",
+)
+"""A post's title: as ``PlainName``, but the zero-width joiner and non-joiner that emoji and scripts need pass."""
+FreeText = character_rule(
+    CONTROL_CHARACTERS.translate(dict.fromkeys(map(ord, "\t\n\r\x85"))),
+    "no control characters other than tabs and line breaks",
+)
+"""Text that may hold tabs and line breaks (U+0085, U+2028 and U+2029 included) but no other control characters (no
+NUL, which PostgreSQL refuses)."""
 
 
 def trimmed_length_pattern(min_length: int, max_length: int, forbidden: str) -> str:
@@ -274,7 +320,7 @@ class Trimmed:
         if self.min_length:
             json_schema["minLength"] = self.min_length
         json_schema["pattern"] = self.pattern
-        json_schema["description"] = f"{self.lengths} once surrounding whitespace is trimmed; {self.characters.message}"
+        json_schema["description"] = f"{self.lengths} once surrounding whitespace is trimmed; {self.characters.rule}"
         return json_schema
 
     @property
@@ -297,10 +343,12 @@ class Matches:
         compiled = re.compile(self.pattern)
         excluded = re.compile(self.excluded) if self.excluded else None
 
-        def accepts(value: str) -> bool:
-            return compiled.fullmatch(value) is not None and (excluded is None or excluded.search(value) is None)
+        def problem(value: str) -> str | None:
+            if compiled.fullmatch(value) is None or (excluded is not None and excluded.search(value) is not None):
+                return self.message
+            return None
 
-        return _checked(handler(source), accepts, self.message)
+        return _checked(handler(source), problem, "string_pattern_mismatch")
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -315,5 +363,5 @@ class Matches:
 def not_null(value: object) -> object:
     """For ``mode="before"`` field validators of optional update fields that may be left out but not nulled."""
     if value is None:
-        raise ValueError("cannot be null; leave the field out to keep its value")
+        raise PydanticCustomError("not_null", "Input should not be null; leave the field out to keep its value")
     return value

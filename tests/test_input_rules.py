@@ -3,6 +3,7 @@ what it calls invalid is refused (checked with the JSON schema validator schemat
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -16,6 +17,13 @@ from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
 import service.app
 from service.auth.schemas import LoginForm
+from service.characters import (
+    BLANK_CHARACTERS,
+    CONTROL_CHARACTERS,
+    FORMAT_CHARACTERS,
+    LINE_SEPARATORS,
+    ZERO_WIDTH_JOINERS,
+)
 from service.openapi import request_body_models, schema_from_json
 from service.posts.schemas import PostCreate, PostUpdate
 from service.schemas import WHITESPACE
@@ -72,6 +80,28 @@ TEXT_SAMPLES: list[Any] = [
     " 1234567 ",
     " 12345678 ",
     "1234\x00678",
+    "a\u2028b",  # line breaks that are not control characters: refused inside one-line text, trimmed around it
+    "a\u2029b",
+    "a\x85b",  # NEXT LINE: a C1 control character and a line break
+    "\u2028a\u2029",
+    "a\x80b",
+    "a\x9fb",
+    "a\u200bb",  # zero-width space
+    "admin\u200b",
+    "\U0001f469\u200d\U0001f4bb",  # an emoji sequence held together by a zero-width joiner
+    "\u0915\u094d\u200c\u0937",  # a zero-width non-joiner in Devanagari
+    "adm\u202ein",  # right-to-left override
+    "a\u2066b\u2069",
+    "a\u061cb",
+    "a\u00adb",  # soft hyphen
+    "a\u2060b",
+    "a\u180eb",
+    "a\U000e0041b",  # an invisible tag character
+    "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+    "admin\u2800",  # braille blank
+    "\u3164",  # Hangul filler
+    "a\u034fb",
+    "\u2764\ufe0f",  # a variation selector is no format character
 ]
 TEXT_SAMPLES += [
     text
@@ -152,6 +182,7 @@ WEBSITE_SAMPLES = [
 ]
 
 
+@functools.cache
 def _documented(model: type[BaseModel]) -> Any:
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -231,6 +262,59 @@ def test_whitespace_is_exactly_what_pydantic_trims() -> None:
         if unicodedata.category(chr(code)) != "Cs" and trimmed.validate_python(chr(code)) == ""
     }
     assert stripped == set(WHITESPACE)
+
+
+def test_the_named_character_sets_are_unicodes() -> None:
+    """Every control character (Cc), line or paragraph separator (Zl, Zp) and format character (Cf) of Python's
+    Unicode database, and nothing else, is in the set of that name (a newer Unicode version fails this first)."""
+    categories: dict[str, set[str]] = {"Cc": set(), "Zl": set(), "Zp": set(), "Cf": set()}
+    for code in range(0x110000):
+        category = unicodedata.category(chr(code))
+        if category in categories:
+            categories[category].add(chr(code))
+    assert set(CONTROL_CHARACTERS) == categories["Cc"]
+    assert set(LINE_SEPARATORS) == categories["Zl"] | categories["Zp"]
+    assert set(FORMAT_CHARACTERS) == categories["Cf"]
+    assert set(ZERO_WIDTH_JOINERS) <= categories["Cf"]
+    assert not set(BLANK_CHARACTERS) & set().union(*categories.values())
+
+
+FORMAT_AND_LINE_BREAK_CASES: list[tuple[type[BaseModel], str, Any, bool]] = [
+    (UserCreate, "name", "admin\u200b", False),
+    (UserCreate, "name", "\U0001f469\u200d\U0001f4bb", False),
+    (UserCreate, "name", "adm\u202ein", False),
+    (UserCreate, "name", "a\U000e0041b", False),
+    (UserCreate, "name", "admin\u2800", False),
+    (UserCreate, "name", "\u2764\ufe0f", True),
+    (PostCreate, "title", "\U0001f469\u200d\U0001f4bb", True),
+    (PostCreate, "title", "\u0915\u094d\u200c\u0937", True),
+    (PostCreate, "title", "a\u200bb", False),
+    (PostCreate, "title", "adm\u202ein", False),
+    (PostCreate, "title", "a\u2028b", False),
+    (PostCreate, "title", "a\x85b", False),
+    (PostCreate, "tags", ["a\u200db"], False),
+    (PostCreate, "body", "a\u2028b\x85c", True),
+    (PostCreate, "body", "a\x80b", False),
+    (ProfileWrite, "bio", "a\u2029b", True),
+    (LoginForm, "username", "a\u2028b@example.com", False),
+]
+"""What the rules decide for line breaks and invisible characters: (model, field, value, accepted)."""
+
+
+def test_format_characters_and_line_breaks_as_documented() -> None:
+    decided = [
+        (model.__name__, field, value, _accepted(model, {**VALID_BODIES[model], field: value}))
+        for model, field, value, _ in FORMAT_AND_LINE_BREAK_CASES
+    ]
+    documented = [
+        (model.__name__, field, value, _documented(model).is_valid({**VALID_BODIES[model], field: value}))
+        for model, field, value, _ in FORMAT_AND_LINE_BREAK_CASES
+    ]
+    expected = [
+        (model.__name__, field, value, accepted) for model, field, value, accepted in FORMAT_AND_LINE_BREAK_CASES
+    ]
+    assert decided == expected
+    assert documented == expected
 
 
 def test_lower_casing_a_tag_keeps_its_length() -> None:

@@ -52,7 +52,9 @@ async def _user_from_header(header: str, settings: Settings) -> User:
         raise unauthorized("The token is invalid or has expired")
     with primary_reads():  # a token revoked a moment ago must not pass on a replica that lags behind
         user = await _user_by_id(claims.user_id)
-    if user is None or user.token_version != claims.version:
+    if user is None:
+        raise unauthorized("The account for this token no longer exists")
+    if user.token_version != claims.version:
         raise unauthorized("The token is no longer valid; sign in again")
     return user
 

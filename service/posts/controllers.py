@@ -14,7 +14,7 @@ from service.auth.dependencies import BEARER, CurrentUser
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
 from service.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENT
-from service.params import Limit, Offset, PostId, Search, TagFilter, UserId, page_of
+from service.params import IN_DIGITS, Limit, Offset, PostId, Search, TagFilter, UserId, page_of
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
 from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate
@@ -35,7 +35,7 @@ class PostController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
         author_id: Annotated[
-            int | None, QueryParameter(ge=INT64_MIN, le=INT64_MAX, description="Only posts by this user")
+            int | None, QueryParameter(ge=INT64_MIN, le=INT64_MAX, description=f"Only posts by this user, {IN_DIGITS}")
         ] = None,
         tag: TagFilter = None,
         q: Search = None,

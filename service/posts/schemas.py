@@ -12,10 +12,10 @@ from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
 from service.params import SORT_HELP
-from service.schemas import FreeText, SingleLine, Trimmed, not_null, response_schema, sorted_names
+from service.schemas import FreeText, PlainTitle, Trimmed, not_null, response_schema, sorted_names
 from service.tags.schemas import TagNames
 
-PostTitle = Annotated[str, Trimmed(1, 200, SingleLine)]
+PostTitle = Annotated[str, Trimmed(1, 200, PlainTitle)]
 PostBody = Annotated[str, Trimmed(0, 100_000, FreeText)]
 PostOrder = Annotated[
     Literal["created_at", "-created_at", "title", "-title", "id", "-id"], QueryParameter(description=SORT_HELP)

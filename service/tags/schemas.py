@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
-from service.schemas import SingleLine, Trimmed, response_schema
+from service.schemas import PlainName, Trimmed, response_schema
 
 MAX_TAGS_PER_POST = 10
 
@@ -24,7 +24,7 @@ def lower_case_tag(name: str) -> str:
     return name.replace("\u0130", "i").lower()
 
 
-TagName = Annotated[str, Trimmed(1, MAX_TAG_LENGTH, SingleLine), AfterValidator(lower_case_tag)]
+TagName = Annotated[str, Trimmed(1, MAX_TAG_LENGTH, PlainName), AfterValidator(lower_case_tag)]
 """A tag name as clients send it: trimmed, 1..50 characters, stored lower-case (as many characters)."""
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 from tortoise.contrib.pydantic import PydanticModel
 
 from service import models
@@ -28,8 +29,8 @@ from service.schemas import (
     WHITESPACE,
     FreeText,
     Matches,
+    PlainName,
     Related,
-    SingleLine,
     Trimmed,
     not_null,
     regex_class,
@@ -52,13 +53,14 @@ NUL = "\x00"
 
 def _password_length(value: str) -> str:
     if len(trim(value)) < MIN_PASSWORD:
-        raise ValueError(f"must have at least {MIN_PASSWORD} characters besides surrounding whitespace")
+        message = f"String should have at least {MIN_PASSWORD} characters besides surrounding whitespace"
+        raise PydanticCustomError("password_too_short", message)
     if NUL in value:
-        raise ValueError("must not contain NUL characters")
+        raise PydanticCustomError("string_characters", "String should contain no NUL characters")
     return value
 
 
-UserName = Annotated[str, Trimmed(1, 100, SingleLine)]
+UserName = Annotated[str, Trimmed(1, 100, PlainName)]
 
 _ATEXT = "-A-Za-z0-9!#$%&'*+/=?^_`{|}~"
 _DNS_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -77,10 +79,10 @@ def _email(value: str) -> str:
     try:
         address = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from None
+        raise PydanticCustomError("email", f"Input should be a valid email address: {exc}") from None
     email = address.normalized.lower()
     if len(email) > MAX_EMAIL_LENGTH:
-        raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters once lower-cased")
+        raise PydanticCustomError("string_too_long", f"String should have at most {MAX_EMAIL_LENGTH} characters")
     return email
 
 
@@ -89,7 +91,7 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_LENGTH),
     Matches(
         EMAIL_PATTERN,
-        "not a valid email address: expected name@example.com, in ASCII, with a host name that mail can reach",
+        "Input should be a valid email address: name@example.com, in ASCII, with a host name that mail can reach",
         excluded=EMAIL_EXCLUDED,
     ),
     AfterValidator(_email),
@@ -113,13 +115,16 @@ Password = Annotated[
 ]
 
 
+_WEBSITE_MESSAGE = "Input should be an http:// or https:// URL with a host name or IPv4 address and no spaces"
+
+
 def _website(value: str) -> str:
     try:
         url = _HTTP_URL.validate_python(value)
     except ValidationError:
-        raise ValueError("must be an http:// or https:// URL") from None
+        raise PydanticCustomError("url", _WEBSITE_MESSAGE) from None
     if not url.host or any(char.isspace() for char in value):
-        raise ValueError("must be an http:// or https:// URL with a host and no spaces")
+        raise PydanticCustomError("url", _WEBSITE_MESSAGE)
     return value
 
 
@@ -137,7 +142,7 @@ optional port, then any path, query and fragment without spaces or control chara
 Website = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2048),
-    Matches(WEBSITE_PATTERN, "must be an http:// or https:// URL with a host name or IPv4 address and no spaces"),
+    Matches(WEBSITE_PATTERN, _WEBSITE_MESSAGE),
     AfterValidator(_website),
     Field(
         description=(

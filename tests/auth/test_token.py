@@ -103,7 +103,10 @@ async def test_token_of_a_deleted_user_is_401(
     headers = token_for(user)
     assert (await client.get("/users/me", headers=headers)).status_code == 200
     await user.delete()
-    assert_error(await client.get("/users/me", headers=headers), 401)
+    response = await client.get("/users/me", headers=headers)
+    assert response.json() == {"status_code": 401, "detail": "The account for this token no longer exists"}
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_token_issued_before_a_password_change_is_401(
@@ -113,7 +116,8 @@ async def test_token_issued_before_a_password_change_is_401(
     old = token_for(user)
     response = await client.patch(f"/users/{user.id}", json={"password": "a brand new secret"}, headers=old)
     assert response.status_code == 200, response.text
-    assert_error(await client.get("/users/me", headers=old), 401)
+    stale = await client.get("/users/me", headers=old)
+    assert stale.json() == {"status_code": 401, "detail": "The token is no longer valid; sign in again"}
     assert_error(await login(client, "ada@example.com"), 401)
     fresh = await login(client, "ada@example.com", "a brand new secret")
     assert fresh.status_code == 200

@@ -153,6 +153,8 @@ async def test_list_filters_and_orders(client: httpx.AsyncClient, make_user: Mak
         ({"order": "body"}, "order"),
         ({"limit": -5}, "limit"),
         ({"tag": "a\x00"}, "tag"),
+        ({"tag": "a\u2028b"}, "tag"),
+        ({"q": "a\x85b"}, "q"),
     ],
 )
 async def test_list_rejects_bad_parameters(client: httpx.AsyncClient, params: dict[str, Any], key: str) -> None:
@@ -233,3 +235,39 @@ async def test_updated_at_moves_only_when_a_stored_value_changes(
     assert retagged.json()["updated_at"] > before["updated_at"]
     retitled = await client.patch(f"/posts/{post_id}", json={"title": "Other"}, headers=token_for(user))
     assert retitled.json()["updated_at"] > retagged.json()["updated_at"]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "found"),
+    [
+        ({"title": "a\u2028b"}, "title", "U+2028 LINE SEPARATOR"),
+        ({"title": "a\x85b"}, "title", "U+0085"),
+        ({"title": "pay\u202egpj.exe"}, "title", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ({"title": "a\u200bb"}, "title", "U+200B ZERO WIDTH SPACE"),
+        ({"title": "a\ufeffb"}, "title", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        ({"title": "t", "tags": ["py\u200dthon"]}, "tags.0", "U+200D ZERO WIDTH JOINER"),
+        ({"title": "t", "tags": ["py\u00adthon"]}, "tags.0", "U+00AD SOFT HYPHEN"),
+        ({"title": "t", "body": "a\x9bb"}, "body", "U+009B"),
+    ],
+)
+async def test_line_breaks_and_invisible_characters_are_400_naming_the_character(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers, body: dict[str, Any], key: str, found: str
+) -> None:
+    user = await make_user()
+    problem = assert_error(await client.post("/posts", json=body, headers=token_for(user)), 400, keys={key})
+    assert problem["extra"][0]["message"].endswith(f"; found {found}")
+    assert await Post.all().count() == 0
+
+
+async def test_titles_keep_joiners_but_not_zero_width_spaces_and_bodies_keep_every_line_break(
+    client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers
+) -> None:
+    user = await make_user()
+    spaced = await client.post("/posts", json={"title": "a\u200bb"}, headers=token_for(user))
+    assert_error(spaced, 400, keys={"title"})
+    title = "\U0001f469\u200d\U0001f4bb \u0915\u094d\u200c\u0937"  # an emoji ZWJ sequence, a ZWNJ in Devanagari
+    body = "one\u2028two\u2029three\x85four\r\nfive\tsix"
+    response = await client.post("/posts", json={"title": title, "body": body}, headers=token_for(user))
+    assert response.status_code == 201, response.text
+    fetched = (await client.get(f"/posts/{response.json()['id']}")).json()
+    assert (fetched["title"], fetched["body"]) == (title, body)

@@ -189,3 +189,31 @@ async def test_a_failure_late_in_signup_leaves_nothing_behind(
     assert body == {"status_code": 500, "detail": "Internal Server Error"}
     assert "disk on fire" not in response.text
     assert await counts() == {"users": 0, "posts": 0, "tags": 0, "profiles": 0}
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("Ada\u2028Lovelace", "U+2028 LINE SEPARATOR"),
+        ("Ada\u2029Lovelace", "U+2029 PARAGRAPH SEPARATOR"),
+        ("Ada\x85Lovelace", "U+0085"),
+        ("admin\u200b", "U+200B ZERO WIDTH SPACE"),
+        ("ad\u200dmin", "U+200D ZERO WIDTH JOINER"),
+        ("\u202enimda", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("admin\U000e0041", "U+E0041 TAG LATIN CAPITAL LETTER A"),
+        ("admin\u2800", "U+2800 BRAILLE PATTERN BLANK"),
+    ],
+)
+async def test_a_name_with_a_line_break_or_an_invisible_character_is_400_naming_it(
+    client: httpx.AsyncClient, name: str, found: str
+) -> None:
+    body = assert_error(await client.post("/users", json=signup(name=name)), 400, keys={"name"})
+    assert body["extra"][0]["message"].endswith(f"; found {found}")
+    assert await User.all().count() == 0
+
+
+async def test_line_breaks_are_refused_inside_a_name_and_trimmed_around_it(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post("/users", json=signup(name="Ada\u2028Lovelace")), 400, keys={"name"})
+    response = await client.post("/users", json=signup(name="\u2028Ada Lovelace\x85\u2029"))
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "Ada Lovelace"
