@@ -10,8 +10,8 @@ from tortoise.fields.relational import ManyToManyFieldInstance
 from tortoise.functions import Count
 from tortoise.queryset import CountQuery, QuerySet
 
-from service.compiled import compiled
 from service.models import Post, Tag
+from service.orm import compiled
 
 _LINKS = cast(ManyToManyFieldInstance[Tag], Post._meta.fields_map["tags"])  # through table and its key columns
 _THROUGH = Table(_LINKS.through)

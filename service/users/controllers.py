@@ -12,8 +12,8 @@ from litestar.params import JSONBody, QueryParameter
 from service import models
 from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
+from service.orm import from_orm
 from service.params import Limit, Offset, Search, UserId, page_of
-from service.schemas import from_orm
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
 from service.users.schemas import ProfileRead, ProfileWrite, UserCreate, UserDetailRead, UserOrder, UserRead, UserUpdate
