@@ -1,7 +1,11 @@
 """Other libraries' private names: only service/orm/ uses them, and this file names every one it uses.
 
-A release of Tortoise, pypika or asyncpg that renames or removes one of these fails here by name, before any
-comparison of the fast path with the plain one (tests/test_compiled.py) has to find out why they differ.
+Outside service/orm/ the service uses public APIs only: no ``obj._name`` on another library's object (a class's
+own ``self._name`` is its own business), no ``getattr(obj, "_name")``, no import of a private name or module.
+That includes Tortoise's ``Model._meta``: the service reads model metadata through ``Model.describe()`` and
+connections through ``tortoise.connection.get_connection``. A release of Tortoise or pypika that renames or
+removes one of the names service/orm/ uses fails here by name, before any comparison of the fast path with the
+plain one (tests/test_compiled.py) has to find out why they differ.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def private_uses(path: Path) -> list[Use]:
             visit(child, child if isinstance(child, ast.ClassDef) else cls)
 
     visit(tree, None)
-    where = str(path.relative_to(SERVICE.parent))
+    where = str(path.relative_to(SERVICE.parent)) if SERVICE.parent in path.parents else path.name
     uses = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr):
@@ -113,6 +117,59 @@ def private_uses(path: Path) -> list[Use]:
                 if any(_private(part) for part in alias.name.split(".")):
                     uses.append(Use(where, node.lineno, f"import {alias.name}", alias.name))
     return uses
+
+
+def test_outside_the_orm_package_the_service_uses_public_names_only() -> None:
+    found = [use for path in sorted(SERVICE.rglob("*.py")) if ORM not in path.parents for use in private_uses(path)]
+    assert found == []
+
+
+def test_the_check_finds_each_kind_of_private_use(tmp_path: Path) -> None:
+    """The walker itself: what it must flag, and what it must leave (a class's own names, the service's names)."""
+    sample = tmp_path / "sample.py"
+    source = """
+import tortoise._private
+from pydantic._internal import something
+from tortoise.models import _rfk_getter
+from service.security import _hasher
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+
+class Client(AsyncpgDBClient):
+    _kept = 1
+
+    def __init__(self):
+        self._own = 2
+
+    async def close(self):
+        await super()._close()
+        return self._own, self._kept, self._pool, self.__class__
+
+
+def read(model, query):
+    return model._meta, getattr(query, "_limit", None), query.__dict__, query._single
+"""
+    sample.write_text(source)
+    uses = private_uses(sample)
+    assert sorted(use.text for use in uses) == sorted(
+        [
+            "import tortoise._private",
+            "from pydantic._internal import something",
+            "from tortoise.models import _rfk_getter",
+            "super()._close",
+            "self._pool",
+            "model._meta",
+            "getattr(query, '_limit', None)",
+            "query._single",
+        ]
+    )
+
+
+def test_no_module_of_the_service_is_over_400_lines() -> None:
+    lengths = {
+        str(path.relative_to(SERVICE.parent)): len(path.read_text().splitlines()) for path in SERVICE.rglob("*.py")
+    }
+    assert {path: lines for path, lines in lengths.items() if lines > 400} == {}
 
 
 def _orm_uses() -> list[Use]:

@@ -305,9 +305,9 @@ class ServiceDBClient(AsyncpgDBClient):
             raise
         self._lock_connection = connection
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         try:
-            await super()._close()
+            await super().close()
         finally:
             if self._lock_connection is not None:
                 connection, self._lock_connection = self._lock_connection, None
