@@ -29,7 +29,6 @@ from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
 from service.posts.controllers import PostController, UserPostController
-from service.responses import SchemaResponse
 from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
@@ -159,7 +158,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
-        response_class=SchemaResponse,
         debug=False,
     )
     app = ServiceApp.from_config(config)
