@@ -28,6 +28,7 @@ from service.health.controllers import HealthController
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
+from service.orm import use_fast_path
 from service.posts.controllers import PostController, UserPostController
 from service.serving import tune_garbage_collector
 from service.settings import Settings
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    use_fast_path(settings.orm_fast_path)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         alias="SQL_LOG",
         description="Log every SQL statement with its duration (text only: parameters, hence hashes, never appear).",
     )
+    orm_fast_path: bool = Field(
+        True,
+        alias="ORM_FAST_PATH",
+        description="Reads compiled once per shape and response schemas filled without a second validation "
+        "(`service/orm/`). Off: every read is the plain Tortoise queryset (prefetches in their own statements) and "
+        "every response schema is validated by pydantic: the same responses, more CPU and statements.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO",
         alias="LOG_LEVEL",

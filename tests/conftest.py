@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ import pytest
 from service import db
 from service.app import create_app
 from service.models import Role, User
+from service.orm import fast_path
 from service.posts.queries import create_post
 from service.security import _hasher, issue_token
 from service.settings import Settings
@@ -21,6 +23,24 @@ from tests.postgres import create_database, drop_database, postgres_server
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = _hasher.hash(PASSWORD)
 _emails = itertools.count(1)
+TESTS = Path(__file__).resolve().parent
+BOTH_MODES = ("users", "posts", "tags", "auth", "test_query_budget.py")
+"""The feature tests (every route's contract, errors included) and the statement budgets: run with the fast path
+on and off (``ORM_FAST_PATH``), as ``[fast]`` and ``[plain]``."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.path.relative_to(TESTS).parts[0] in BOTH_MODES:
+        metafunc.parametrize("orm_mode", ["fast", "plain"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def orm_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``fast`` or ``plain``: whether the test runs with the fast path (service/orm/) on or off; only the tests of
+    ``BOTH_MODES`` run both ways, every other test runs with the default (on)."""
+    mode: str = getattr(request, "param", "fast")
+    with fast_path(mode == "fast"):
+        yield mode
 
 
 @pytest.fixture(scope="session")

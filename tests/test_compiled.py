@@ -32,6 +32,7 @@ from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet, QuerySetSingle
 from tortoise.transactions import in_transaction
 
+from service.app import create_app
 from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.db.client import track_queries
@@ -41,6 +42,7 @@ from service.orm.hydration import fast_converter, instance_builder
 from service.orm.prefetch import relation_container
 from service.posts import queries as post_queries
 from service.posts.schemas import PostRead
+from service.settings import Settings
 from service.tags import queries as tag_queries
 from service.tags.schemas import TagRead
 from service.users import queries as user_queries
@@ -509,3 +511,30 @@ def test_from_orm_refuses_a_field_it_cannot_copy() -> None:
 
     with pytest.raises(UnsupportedFieldError, match=r"Unsupported\.when"):
         from_orm(Unsupported)
+
+
+async def test_with_orm_fast_path_off_every_read_is_the_plain_queryset(
+    app_settings: Settings, world: dict[str, list[int]]
+) -> None:
+    """``ORM_FAST_PATH=0`` (read by ``create_app``): a compiled read returns the builder's own queryset, awaited as
+    written (the tags prefetched in statements of their own), ``from_orm`` validates, ``release`` keeps relations."""
+    create_app(app_settings.model_copy(update={"orm_fast_path": False}))
+    try:
+        post_id = world["posts"][-1]
+        read = post_queries._post_by_id(post_id)
+        assert type(read) is QuerySet
+        with track_queries() as stats:
+            post = await read
+        assert stats.count == 3  # the post and its author; the tags' links; the tags
+        assert post is not None
+        built = from_orm(PostRead)(post)
+        assert built == PostRead.model_validate(post)
+        release([post], "tags")
+        assert list(post.tags)  # left as Tortoise made it
+    finally:
+        create_app(app_settings)
+    read = post_queries._post_by_id(post_id)
+    assert type(read) is not QuerySet  # the fast path is back
+    with track_queries() as stats:
+        await read
+    assert stats.count == 1
