@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import ast
 import inspect
+import tomllib
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import tortoise.models
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from tortoise.backends.base.executor import BaseExecutor
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
 from tortoise.models import Model
@@ -246,3 +250,18 @@ def test_the_instance_state_the_hydration_writes_is_what_tortoise_sets() -> None
     assert 'f"_{attr}"' in inspect.getsource(BaseExecutor._execute_prefetch_queries) + inspect.getsource(
         BaseExecutor.execute_select
     )
+
+
+def test_the_libraries_whose_private_names_the_orm_package_uses_are_pinned_to_one_minor_version() -> None:
+    """Tortoise and pypika (the owners of every name above) are pinned in pyproject.toml to the minor version these
+    names were checked against."""
+    project = tomllib.loads((SERVICE.parent / "pyproject.toml").read_text())["project"]
+    ranges = {
+        canonicalize_name(Requirement(text).name): Requirement(text).specifier for text in project["dependencies"]
+    }
+    for name, minor in (("tortoise-orm", "1.1"), ("pypika-tortoise", "0.6")):
+        allowed = ranges[name]
+        assert allowed.contains(version(name)), name
+        assert allowed.contains(f"{minor}.99"), name
+        next_minor = f"{minor.split('.')[0]}.{int(minor.split('.')[1]) + 1}.0"
+        assert not allowed.contains(next_minor), f"{name} must be pinned below {next_minor}"
