@@ -17,13 +17,13 @@ import random
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from types import UnionType
+from types import SimpleNamespace, UnionType
 from typing import Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.pagination import OffsetPagination
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
@@ -529,10 +529,13 @@ async def test_with_orm_fast_path_off_every_read_is_the_plain_queryset(
         assert post is not None
         built = from_orm(PostRead)(post)
         assert built == PostRead.model_validate(post)
+        with pytest.raises(ValidationError):  # validated, not constructed
+            from_orm(TagRead)(SimpleNamespace(**dict.fromkeys(TagRead.model_fields, object())))
         release([post], "tags")
         assert list(post.tags)  # left as Tortoise made it
     finally:
         create_app(app_settings)
+    from_orm(TagRead)(SimpleNamespace(**dict.fromkeys(TagRead.model_fields, object())))  # constructed: no check
     read = post_queries._post_by_id(post_id)
     assert type(read) is not QuerySet  # the fast path is back
     with track_queries() as stats:
