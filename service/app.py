@@ -32,9 +32,9 @@ from service.idempotency import idempotent_posts
 from service.media import require_declared_media_type
 from service.observability import RequestLogMiddleware, configure_logging
 from service.openapi import finish_document
+from service.orm import use_fast_path
 from service.params import check_parameters
 from service.posts.controllers import PostController, UserPostController
-from service.responses import SchemaResponse
 from service.security import configure_hashing
 from service.serving import tune_garbage_collector
 from service.settings import Settings
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     configure_hashing(settings.hashing_threads, settings.password_hash_queue, settings.password_hash_sign_in_reserve)
+    use_fast_path(settings.orm_fast_path)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -185,7 +186,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
-        response_class=SchemaResponse,
         debug=False,
     )
     app = ServiceApp.from_config(config)

@@ -18,11 +18,10 @@ from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter
+from litestar.serialization import encode_json, get_serializer
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED, HTTP_428_PRECONDITION_REQUIRED
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from pydantic import BaseModel
-
-from service.responses import encode
 
 TAGGED_METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT"})
 """Methods whose 200/201 answer carries a representation, hence an ``ETag``."""
@@ -40,11 +39,6 @@ _KEPT_BY_304 = frozenset({b"cache-control", b"content-location", b"date", b"etag
 def entity_tag(body: bytes) -> str:
     """A strong entity tag for a representation's bytes."""
     return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-
-
-def representation_tag(schema: BaseModel) -> str:
-    """The tag of ``schema`` as the service sends it (the bytes its responses are made of)."""
-    return entity_tag(encode(schema))
 
 
 def _opaque(tag: str) -> str:
@@ -79,18 +73,23 @@ class PreconditionRequiredError(HTTPException):
 
 
 class IfMatch:
-    """The request's ``If-Match`` condition, checked by the write against the representation it locked."""
+    """The request's ``If-Match`` condition, checked by the write against the representation it locked.
 
-    __slots__ = ("header",)
+    ``render`` gives a representation's bytes exactly as the handler's response would (Litestar's JSON encoding
+    with the handler's type encoders), so the tag compared is the one a read of it carried.
+    """
 
-    def __init__(self, header: str | None) -> None:
+    __slots__ = ("header", "render")
+
+    def __init__(self, header: str | None, render: Callable[[Any], bytes] = encode_json) -> None:
         self.header = header
+        self.render = render
 
     def check(self, current: BaseModel | None) -> None:
         """PreconditionFailedError unless ``current`` (None: no such resource) satisfies the condition."""
         if self.header is None:
             return
-        tag = None if current is None else representation_tag(current)
+        tag = None if current is None else entity_tag(self.render(current))
         if not listed(self.header, tag, weak=False):
             raise PreconditionFailedError(headers={"ETag": tag} if tag else None)
 
@@ -122,9 +121,12 @@ async def provide_if_match(
     ] = None,
 ) -> IfMatch:
     """``if_match``: the write's precondition; 428 when ``REQUIRE_IF_MATCH`` is on and the header is absent."""
-    if header is None and request.app.state.get(REQUIRE_IF_MATCH, False):
-        raise PreconditionRequiredError()
-    return IfMatch(header)
+    if header is None:
+        if request.app.state.get(REQUIRE_IF_MATCH, False):
+            raise PreconditionRequiredError()
+        return NO_CONDITION
+    serializer = get_serializer(request.route_handler.resolve_type_encoders())
+    return IfMatch(header, lambda content: encode_json(content, serializer))
 
 
 def conditional_requests(app: ASGIApp) -> ASGIApp:

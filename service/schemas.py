@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar
 
-from annotated_types import BaseMetadata
-from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.fields.relational import ReverseRelation
 from tortoise.models import Model
 
-from service import models  # the models' relations must be resolved before pydantic_model_creator
 from service.characters import (
     BLANK_CHARACTERS,
     CONTROL_CHARACTERS,
@@ -33,9 +28,6 @@ INT64_MAX = 2**63 - 1
 
 
 S = TypeVar("S", bound=PydanticModel)
-M = TypeVar("M", bound=BaseModel)
-_SCALARS = frozenset({int, str, bool, float, datetime, models.Role})
-"""Field types a Tortoise field already gives as the schema declares them."""
 
 
 class SchemaMismatchError(TypeError):
@@ -60,93 +52,6 @@ def response_schema(model: type[Model], name: str, declared: type[S]) -> type[Py
             info.json_schema_extra.pop("nullable", None)
     schema.model_rebuild(force=True)
     return schema
-
-
-class UnsupportedFieldError(TypeError):
-    """A response schema field that ``from_orm`` does not know how to read from a model instance."""
-
-
-_set = object.__setattr__
-_builders: dict[type[BaseModel], Callable[[Any], Any]] = {}
-
-
-def from_orm(schema: type[M]) -> Callable[[Model], M]:
-    """A function that makes an instance of ``schema`` from a Tortoise model instance the way ``model_validate``
-    does from its attributes, without validating them again.
-
-    What a read hands it comes from the database through the model's typed fields (Tortoise converts every column
-    to the field's Python type), so the values already are what the schema declares: this only copies them, in
-    the schema's field order, applies each field's before-validators (``Related``, ``sorted_names``) and builds
-    nested schemas (a joined author, a profile or null, prefetched posts) the same way. The plan is made once per
-    schema; a field of another kind raises UnsupportedFieldError when the plan is made. ``tests/test_compiled.py``
-    checks that every read gives the same instances as ``model_validate``.
-    """
-    builder = _builders.get(schema)
-    if builder is None:
-        builder = _builders[schema] = _plan(schema)
-    return builder
-
-
-def _plan(schema: type[BaseModel]) -> Callable[[Any], Any]:
-    """One generated function per schema: a dict display of the fields in the schema's order (what
-    ``model_validate`` would store), set on a new instance with every field marked as set."""
-    namespace: dict[str, Any] = {"_new": schema.__new__, "_set": _set, "_schema": schema}
-    items = []
-    for index, (name, info) in enumerate(schema.model_fields.items()):
-        if not name.isidentifier():
-            raise UnsupportedFieldError(f"{schema.__name__}.{name}: not an attribute name")
-        befores = [_one_argument(meta.func) for meta in info.metadata if isinstance(meta, BeforeValidator)]
-        if len(befores) > 1 or any(not isinstance(meta, (BeforeValidator, BaseMetadata)) for meta in info.metadata):
-            raise UnsupportedFieldError(f"{schema.__name__}.{name}: {info.metadata}")
-        expression, helpers = _expression(schema, name, info.annotation, befores[0] if befores else None, index)
-        namespace.update(helpers)
-        items.append(f"{name!r}: {expression}")
-    namespace["_fields"] = frozenset(schema.model_fields)
-    source = (
-        "def build(o):\n"
-        "    instance = _new(_schema)\n"
-        f"    _set(instance, '__dict__', {{{', '.join(items)}}})\n"
-        "    _set(instance, '__pydantic_fields_set__', set(_fields))\n"
-        "    _set(instance, '__pydantic_extra__', None)\n"
-        "    _set(instance, '__pydantic_private__', None)\n"
-        "    return instance\n"
-    )
-    exec(compile(source, f"<from_orm {schema.__name__}>", "exec"), namespace)  # noqa: S102 - code built above
-    build: Callable[[Any], Any] = namespace["build"]
-    return build
-
-
-def _one_argument(func: Callable[..., Any]) -> Callable[[Any], Any]:
-    """A before-validator taking only the value (one that also takes pydantic's ``info`` is not supported)."""
-    if len(inspect.signature(func).parameters) != 1:
-        raise UnsupportedFieldError(f"{func.__qualname__} takes more than the value")
-    return func
-
-
-def _expression(
-    schema: type[BaseModel], name: str, annotation: Any, before: Callable[[Any], Any] | None, index: int
-) -> tuple[str, dict[str, Any]]:
-    """The Python expression reading field ``name`` from ``o``, and the helpers it names."""
-    value = f"o.{name}"
-    args = get_args(annotation)
-    nested, prepare = f"_nested{index}", f"_before{index}"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and before is None:
-        return f"{nested}({value})", {nested: from_orm(annotation)}
-    if get_origin(annotation) in (UnionType, Union) and len(args) == 2 and type(None) in args and before is None:
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return f"(None if (v{index} := {value}) is None else {nested}(v{index}))", {nested: from_orm(inner)}
-        if inner in _SCALARS:
-            return value, {}
-    if get_origin(annotation) is list and len(args) == 1 and before is not None:
-        (item,) = args
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            return f"[{nested}(x) for x in {prepare}({value})]", {nested: from_orm(item), prepare: before}
-        if item in _SCALARS:
-            return f"list({prepare}({value}))", {prepare: before}
-    if annotation in _SCALARS and before is None:
-        return value, {}
-    raise UnsupportedFieldError(f"{schema.__name__}.{name}: {annotation}")
 
 
 def _related_list(value: Any) -> Any:

@@ -8,69 +8,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from service.environment import EnvironmentSource, PoolSettings, ReplicaSettings, reading
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the documented development default
 Environment = Literal["development", "test", "production"]
+__all__ = ["PoolSettings", "ReplicaSettings", "Settings", "SettingsError", "configuration_table"]
 # Variables whose values never appear in an error message.
 SECRET_VARIABLES = frozenset({"DATABASE_URL", "DATABASE_REPLICA_URLS", "JWT_SECRET"})
 
 
 class SettingsError(ValueError):
     """A setting in the environment is missing or malformed; the message names the variable."""
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    """Connection pool limits and timeouts (seconds)."""
-
-    min_size: int = 1
-    max_size: int = 10
-    idle_lifetime: float = 300.0
-    connect_timeout: float = 5.0
-    acquire_timeout: float = 5.0
-    command_timeout: float = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaSettings:
-    """Read replicas (streaming standbys of the primary) and the bounds that decide when one is skipped."""
-
-    urls: tuple[str, ...] = ()
-    max_lag: float = 5.0
-    check_interval: float = 1.0
-    timeout: float = 1.0
-
-
-_environ: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """Each field's variable, exactly as named (its alias), from ``os.environ`` or the mapping ``from_env`` was
-    given; blank values count as unset."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        name = field.alias or field_name
-        environ = _environ.get()
-        value = (os.environ if environ is None else environ).get(name, "").strip()
-        return (value or None), name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, name, _ = self.get_field_value(field, field_name)
-            if value is not None:
-                values[name] = value
-        return values
 
 
 class Settings(BaseSettings):
@@ -255,6 +210,13 @@ class Settings(BaseSettings):
         alias="SQL_LOG",
         description="Log every SQL statement with its duration (text only: parameters, hence hashes, never appear).",
     )
+    orm_fast_path: bool = Field(
+        True,
+        alias="ORM_FAST_PATH",
+        description="Reads compiled once per shape and response schemas filled without a second validation "
+        "(`service/orm/`). Off: every read is the plain Tortoise queryset (prefetches in their own statements) and "
+        "every response schema is validated by pydantic: the same responses, more CPU and statements.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO",
         alias="LOG_LEVEL",
@@ -291,7 +253,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then the environment (exact names, blanks unset); no dotenv or secret files."""
-        return init_settings, _Environment(settings_cls)
+        return init_settings, EnvironmentSource(settings_cls)
 
     @model_validator(mode="before")
     @classmethod
@@ -383,7 +345,7 @@ class Settings(BaseSettings):
 
         ``serving=False`` (aerich's commands) skips the token secret checks: migrating needs no secret.
         """
-        with _reading(env):
+        with reading(env):
             try:
                 settings = cls()
             except ValidationError as exc:
@@ -391,15 +353,6 @@ class Settings(BaseSettings):
         if serving:
             settings.check_serving()
         return settings
-
-
-@contextmanager
-def _reading(env: Mapping[str, str] | None) -> Iterator[None]:
-    token = _environ.set(env)
-    try:
-        yield
-    finally:
-        _environ.reset(token)
 
 
 def _problems(exc: ValidationError) -> Iterator[str]:

@@ -6,6 +6,7 @@ import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ import pytest
 from service import db
 from service.app import create_app
 from service.models import Role, User
+from service.orm import fast_path
 from service.posts.queries import create_post
 from service.security import _hasher, issue_token
 from service.settings import Settings
@@ -68,6 +70,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """In CI, before any fixture starts, a test whose program is absent fails."""
     if ci() and (reasons := _missing_programs(item)):
         pytest.fail(f"{'; '.join(reasons)}: CI is set, so a missing program is a failure", pytrace=False)
+
+
+TESTS = Path(__file__).resolve().parent
+BOTH_MODES = ("users", "posts", "tags", "auth", "test_query_budget.py", "test_conditional.py", "test_idempotency.py")
+"""The feature tests (every route's contract, errors included) and the statement budgets: run with the fast path
+on and off (``ORM_FAST_PATH``), as ``[fast]`` and ``[plain]``."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.path.relative_to(TESTS).parts[0] in BOTH_MODES:
+        metafunc.parametrize("orm_mode", ["fast", "plain"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def orm_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``fast`` or ``plain``: whether the test runs with the fast path (service/orm/) on or off; only the tests of
+    ``BOTH_MODES`` run both ways, every other test runs with the default (on)."""
+    mode: str = getattr(request, "param", "fast")
+    with fast_path(mode == "fast"):
+        yield mode
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Compiled querysets (service/compiled.py) give exactly what the uncompiled ORM gives.
+"""Compiled querysets (service/orm/) give exactly what the uncompiled ORM gives.
 
 Every compiled read of the service is called here with many argument sets on data of every shape (users with
 and without profiles, a profile whose fields are all null, posts with no tags and with ten, null bodies, an
@@ -17,13 +17,13 @@ import random
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from types import UnionType
+from types import SimpleNamespace, UnionType
 from typing import Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.pagination import OffsetPagination
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
@@ -32,15 +32,17 @@ from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet, QuerySetSingle
 from tortoise.transactions import in_transaction
 
-from service import compiled as compiled_module
+from service.app import create_app
 from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
-from service.compiled import Compiled, CompileError, compiled, release
 from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
+from service.orm import Compiled, CompileError, UnsupportedFieldError, compiled, from_orm, release
+from service.orm.hydration import fast_converter, instance_builder
+from service.orm.prefetch import relation_container
 from service.posts import queries as post_queries
 from service.posts.schemas import PostRead
-from service.schemas import UnsupportedFieldError, from_orm
+from service.settings import Settings
 from service.tags import queries as tag_queries
 from service.tags.schemas import TagRead
 from service.users import queries as user_queries
@@ -409,9 +411,9 @@ def test_fast_converters_return_what_the_fields_return(model: type[Model], field
     give exactly what the field's own ``to_python_value`` gives (value, type and time zone object) for every kind of
     value, not only for what asyncpg returns (those take the fast path, the rest goes to the field)."""
     data_field = model._meta.fields_map[field]
-    convert = compiled_module._converter(data_field)
+    convert = fast_converter(data_field)
     assert convert is not data_field.to_python_value  # the fast path is in use for these fields
-    inlined = compiled_module._builder(model, {}, [], [(0, field, convert, True)])  # as the hydration writes it
+    inlined = instance_builder(model, {}, [], [(0, field, convert, True)])  # as the hydration writes it
     instant = datetime(2025, 3, 30, 1, 30, 15, 123456, tzinfo=UTC)
     values: list[Any] = [
         None,
@@ -446,7 +448,7 @@ def test_relation_containers_are_made_as_tortoise_makes_them() -> None:
     attribute gives (a Tortoise release that changes the getters fails here; the layer would fall back)."""
     relations = [(User, "posts"), (Post, "tags"), (Tag, "posts")]
     for model, name in relations:
-        made = compiled_module._container(model, name)
+        made = relation_container(model, name)
         assert made is not None, (model.__name__, name)
         key, make = made
         instance = model(id=1)
@@ -493,43 +495,6 @@ async def test_released_instances_are_freed_without_the_garbage_collector(world:
         gc.collect()
 
 
-async def test_the_private_parts_of_tortoise_and_pypika_the_layer_reads_still_exist(app: Any) -> None:
-    """service/compiled.py is the one module that reads Tortoise's and pypika's private attributes (tortoise-orm is
-    pinned to 1.1.x for it). A release that renames one fails here by name, before any comparison above."""
-    posts = Post.filter(id=1).select_related("author").prefetch_related("tags").only("id", "title", "author__id")
-    single = posts.first()
-    for query, names in [
-        (
-            posts,
-            (
-                "_single",
-                "_raise_does_not_exist",
-                "_offset",
-                "_limit",
-                "_select_related",
-                "_annotations",
-                "_prefetch_map",
-                "_prefetch_queries",
-                "_fields_for_select",
-                "_select_related_idx",
-                "_choose_db_if_not_chosen",
-                "_make_query",
-                "_execute",
-            ),
-        ),
-        (single, ("_single", "_raise_does_not_exist")),
-    ]:
-        missing = [name for name in names if not hasattr(query, name)]
-        assert not missing, f"{type(query).__name__} lacks {missing}"
-    posts._choose_db_if_not_chosen()
-    posts._make_query()
-    assert hasattr(posts.query, "_wheres")
-    assert hasattr(posts.query, "_selects")
-    assert callable(getattr(Post, "_init_from_db", None))
-    relation = ReverseRelation(Post, "author_id", User(id=1), "id")
-    assert callable(getattr(relation, "_set_result_for_query", None))
-
-
 async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[int]]) -> None:
     """The response schemas are built from the ORM objects by ``from_orm`` (no second validation of what the
     typed model fields already hold): the same instances as ``model_validate``, field by field, set fields and
@@ -568,3 +533,33 @@ def test_from_orm_refuses_a_field_it_cannot_copy() -> None:
 
     with pytest.raises(UnsupportedFieldError, match=r"Unsupported\.when"):
         from_orm(Unsupported)
+
+
+async def test_with_orm_fast_path_off_every_read_is_the_plain_queryset(
+    app_settings: Settings, world: dict[str, list[int]]
+) -> None:
+    """``ORM_FAST_PATH=0`` (read by ``create_app``): a compiled read returns the builder's own queryset, awaited as
+    written (the tags prefetched in statements of their own), ``from_orm`` validates, ``release`` keeps relations."""
+    create_app(app_settings.model_copy(update={"orm_fast_path": False}))
+    try:
+        post_id = world["posts"][-1]
+        read = post_queries._post_by_id(post_id)
+        assert type(read) is QuerySet
+        with track_queries() as stats:
+            post = await read
+        assert stats.count == 3  # the post and its author; the tags' links; the tags
+        assert post is not None
+        built = from_orm(PostRead)(post)
+        assert built == PostRead.model_validate(post)
+        with pytest.raises(ValidationError):  # validated, not constructed
+            from_orm(TagRead)(SimpleNamespace(**dict.fromkeys(TagRead.model_fields, object())))
+        release([post], "tags")
+        assert list(post.tags)  # left as Tortoise made it
+    finally:
+        create_app(app_settings)
+    from_orm(TagRead)(SimpleNamespace(**dict.fromkeys(TagRead.model_fields, object())))  # constructed: no check
+    read = post_queries._post_by_id(post_id)
+    assert type(read) is not QuerySet  # the fast path is back
+    with track_queries() as stats:
+        await read
+    assert stats.count == 1

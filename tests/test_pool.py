@@ -1,18 +1,22 @@
 """The service's pool (service/db/client.py's BoundedPool): connections go to waiting requests in arrival order,
-and a wait is bounded. asyncpg's own pool lets a newcomer take a connection released to a waiter, which makes
-the latency tail under load long; these tests fail on such a pool."""
+a wait is bounded whatever raised, and everything else is asyncpg's own pool.
+
+asyncpg's pool lets a newcomer take a connection released to a waiter, which makes the latency tail under load
+long; the order test fails on such a pool. The lifecycle scenarios (inactivity timer, expired, used-up, closed and
+cancelled connections, open transactions, listeners, releases that raise) run against a stock asyncpg pool too,
+and the two must behave alike."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
+import time
+import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import asyncpg.pool
 import pytest
-from asyncpg.pool import PoolConnectionHolder
 
 from service.db.client import BoundedPool, ObservedConnection, Turns
 
@@ -23,21 +27,29 @@ async def open_pool(
     acquire_timeout: float | None = None,
     connection_class: type[asyncpg.Connection] = asyncpg.Connection,
     max_queries: int = 50_000,
-) -> BoundedPool:
-    pool = BoundedPool(
+    *,
+    stock: bool = False,
+    min_size: int | None = None,
+    idle_lifetime: float = 300.0,
+    reset: Callable[[Any], Awaitable[None]] | None = None,
+) -> Any:
+    """The service's pool, or with ``stock`` asyncpg's own with the same options."""
+    pool = (asyncpg.Pool if stock else BoundedPool)(
         database_url,
-        min_size=size,
+        min_size=size if min_size is None else min_size,
         max_size=size,
         max_queries=max_queries,
-        max_inactive_connection_lifetime=300.0,
+        max_inactive_connection_lifetime=idle_lifetime,
         record_class=asyncpg.Record,
         connection_class=connection_class,
         loop=None,
         setup=None,
         init=None,
-        reset=None,
+        reset=reset,
+        connect=None,
     )
-    pool.acquire_timeout = acquire_timeout
+    if not stock:
+        pool.acquire_timeout = acquire_timeout
     await pool
     return pool
 
@@ -124,72 +136,194 @@ async def test_turns_are_given_in_arrival_order_and_never_lost() -> None:
     assert (turns.free, len(turns.waiters)) == (1, 0)
 
 
-async def test_a_clean_connection_is_released_at_once_and_anything_else_as_asyncpg_releases_it(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+async def backend(connection: Any) -> int:
+    return int(await connection.fetchval("SELECT pg_backend_pid()"))
+
+
+async def idle_connections_are_closed(pool: Any) -> list[Any]:
+    """The inactivity timer closes idle connections above the minimum; a later acquire opens one again."""
+    first, second = await pool.acquire(timeout=2), await pool.acquire(timeout=2)
+    await first.fetchval("SELECT 1")
+    await second.fetchval("SELECT 1")
+    await pool.release(first)
+    await pool.release(second)
+    sizes = [pool.get_size()]
+    await asyncio.sleep(0.8)
+    sizes.append(pool.get_size())
+    again = await pool.acquire(timeout=2)
+    answer = await again.fetchval("SELECT 1")
+    await pool.release(again)
+    return [*sizes, answer, pool.get_size()]
+
+
+async def expired_connections_are_replaced(pool: Any) -> list[bool]:
+    """``expire_connections``: an idle connection is replaced at its next acquire, a held one at its release."""
+    connection = await pool.acquire(timeout=2)
+    first = await backend(connection)
+    await pool.release(connection)
+    await pool.expire_connections()
+    connection = await pool.acquire(timeout=2)
+    second = await backend(connection)
+    await pool.expire_connections()
+    await pool.release(connection)
+    connection = await pool.acquire(timeout=2)
+    third = await backend(connection)
+    await pool.release(connection)
+    return [first != second, second != third]
+
+
+async def used_up_connections_are_replaced(pool: Any) -> list[bool]:
+    """``max_queries`` (3 here): a connection is closed at the release after its third statement."""
+    seen = []
+    for _ in range(4):
+        connection = await pool.acquire(timeout=2)
+        seen.append(await backend(connection))
+        await pool.release(connection)
+    return [seen[0] == seen[1] == seen[2], seen[2] != seen[3]]
+
+
+async def closed_connections_are_replaced(pool: Any) -> list[Any]:
+    connection = await pool.acquire(timeout=2)
+    first = await backend(connection)
+    connection.terminate()
+    await pool.release(connection)
+    connection = await pool.acquire(timeout=2)
+    second = await backend(connection)
+    answer = await connection.fetchval("SELECT 1")
+    await pool.release(connection)
+    return [first != second, answer]
+
+
+async def cancelled_statements_are_finished_before_reuse(pool: Any) -> list[Any]:
+    """A statement whose task was cancelled is cancelled on the server before its connection serves anyone else."""
+    connection = await pool.acquire(timeout=2)
+    sleeping = asyncio.create_task(connection.fetchval("SELECT pg_sleep(10)"))
+    await asyncio.sleep(0.2)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    started = time.monotonic()
+    await pool.release(connection)
+    connection = await pool.acquire(timeout=2)
+    answer = await connection.fetchval("SELECT 1")
+    await pool.release(connection)
+    return [answer, time.monotonic() - started < 5]
+
+
+async def open_transactions_are_rolled_back(pool: Any) -> list[Any]:
+    connection = await pool.acquire(timeout=2)
+    await connection.execute("CREATE TEMP TABLE IF NOT EXISTS kept (n int)")
+    transaction = connection.transaction()
+    await transaction.start()
+    await connection.execute("INSERT INTO kept VALUES (1)")
+    session = await backend(connection)
+    await pool.release(connection)
+    connection = await pool.acquire(timeout=2)
+    same = await backend(connection) == session  # the service's connections keep their session (no reset query)
+    rows = await connection.fetchval("SELECT count(*) FROM kept")
+    in_transaction = connection.is_in_transaction()
+    await pool.release(connection)
+    return [same, rows, in_transaction]
+
+
+async def listeners_are_removed(pool: Any) -> list[Any]:
+    """A listener left on a connection is dropped at its release: the next holder's notifications reach nobody."""
+    heard: list[str] = []
+    connection = await pool.acquire(timeout=2)
+    await connection.add_listener("pool_test", lambda *args: heard.append(args[-1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # asyncpg warns about the listener left behind
+        await pool.release(connection)
+    connection = await pool.acquire(timeout=2)
+    await connection.execute("NOTIFY pool_test, 'after release'")
+    await asyncio.sleep(0.2)
+    await pool.release(connection)
+    return [heard]
+
+
+class Reset:
+    """A ``reset=`` callback that raises, or hangs until let go, when told to."""
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.hang = False
+        self.let_go = asyncio.Event()
+
+    async def __call__(self, connection: Any) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("reset failed")
+        if self.hang:
+            await self.let_go.wait()
+
+
+async def a_failed_reset_gives_a_new_connection(pool: Any, reset: Reset) -> list[Any]:
+    connection = await pool.acquire(timeout=2)
+    first = await backend(connection)
+    reset.fail = True
+    with pytest.raises(RuntimeError, match="reset failed"):
+        await pool.release(connection)
+    started = time.monotonic()
+    connection = await pool.acquire(timeout=1)
+    second = await backend(connection)
+    await pool.release(connection)
+    return [first != second, time.monotonic() - started < 1.5]
+
+
+async def a_hung_release_leaves_the_next_wait_bounded(pool: Any, reset: Reset) -> list[Any]:
+    """A release cancelled while asyncpg still resets the connection (in the background: it is shielded) gives the
+    turn back; the next acquire waits no longer than its timeout, and gets the connection once the reset ends."""
+    connection = await pool.acquire(timeout=2)
+    reset.hang = True
+    releasing = asyncio.create_task(pool.release(connection))
+    await asyncio.sleep(0.05)
+    releasing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await releasing
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await pool.acquire(timeout=0.3)
+    waited = time.monotonic() - started
+    reset.hang = False
+    reset.let_go.set()
+    connection = await pool.acquire(timeout=2)
+    answer = await connection.fetchval("SELECT 1")
+    await pool.release(connection)
+    return [0.25 < waited < 1.3, answer]
+
+
+SCENARIOS: list[tuple[Callable[..., Awaitable[list[Any]]], dict[str, Any], list[Any]]] = [
+    (idle_connections_are_closed, {"size": 2, "min_size": 0, "idle_lifetime": 0.3}, [2, 0, 1, 1]),
+    (expired_connections_are_replaced, {"size": 1}, [True, True]),
+    (used_up_connections_are_replaced, {"size": 1, "max_queries": 3}, [True, True]),
+    (closed_connections_are_replaced, {"size": 1}, [True, 1]),
+    (cancelled_statements_are_finished_before_reuse, {"size": 1}, [1, True]),
+    (open_transactions_are_rolled_back, {"size": 1}, [True, 0, False]),
+    (listeners_are_removed, {"size": 1}, [[]]),
+    (a_failed_reset_gives_a_new_connection, {"size": 1, "reset": Reset}, [True, True]),
+    (a_hung_release_leaves_the_next_wait_bounded, {"size": 1, "reset": Reset}, [True, 1]),
+]
+
+
+@pytest.mark.parametrize(("scenario", "options", "expected"), SCENARIOS, ids=[s.__name__ for s, _, _ in SCENARIOS])
+async def test_the_pool_keeps_asyncpgs_lifecycle(
+    database_url: str, scenario: Callable[..., Awaitable[list[Any]]], options: dict[str, Any], expected: list[Any]
 ) -> None:
-    """With the service's connections (no reset query), a release after a statement needs no task: the connection
-    is back in the pool before ``release`` returns control, and the caller's handle to it is dead. A connection in
-    a transaction or one used up (``max_queries``) goes asyncpg's way: rolled back, or closed and replaced."""
-    shielded: list[object] = []
-    shield = asyncio.shield
-
-    def counting_shield(awaitable: Any) -> Any:
-        shielded.append(awaitable)
-        return shield(awaitable)
-
-    monkeypatch.setattr(asyncio, "shield", counting_shield)
-    pool = await open_pool(database_url, 1, acquire_timeout=1, connection_class=ObservedConnection, max_queries=4)
-    try:
-        connection = await pool.acquire()
-        await connection.execute("CREATE TEMP TABLE IF NOT EXISTS kept (n int)")
-        await pool.release(connection)
-        assert shielded == []  # released at once
-        assert pool._queue.qsize() == 1
-        with pytest.raises(asyncpg.InterfaceError):
-            await connection.fetchval("SELECT 1")  # the handle is detached, as asyncpg's release leaves it
-
-        connection = await pool.acquire()
-        transaction = connection.transaction()
-        await transaction.start()
-        await connection.execute("INSERT INTO kept VALUES (1)")
-        await pool.release(connection)  # still in the transaction: asyncpg rolls it back
-        assert len(shielded) == 1
-        connection = await pool.acquire()
-        assert await connection.fetchval("SELECT count(*) FROM kept") == 0
-        assert not connection.is_in_transaction()
-        await pool.release(connection)  # its fourth statement: used up, so asyncpg closes it
-
-        assert len(shielded) == 2
-        connection = await pool.acquire()
-        assert await connection.fetchval("SELECT to_regclass('pg_temp.kept')") is None  # a new session
-        connection.terminate()  # closed under the pool's feet: asyncpg returns it to the pool as it closes
-        await pool.release(connection)
-        connection = await pool.acquire()  # and replaces it
-        assert await connection.fetchval("SELECT 1") == 1
-        await pool.release(connection)
-    finally:
-        await pool.close()
-
-
-def test_the_private_parts_of_asyncpg_the_fast_release_reads_still_exist() -> None:
-    """``BoundedPool._release_now`` mirrors asyncpg's release (asyncpg is pinned to 0.32.x for it): a release
-    that renames any of these fails here by name."""
-    holder_methods = ("_release", "_setup_inactive_callback")
-    assert all(callable(getattr(PoolConnectionHolder, name, None)) for name in holder_methods)
-    assert all(callable(getattr(asyncpg.Connection, name, None)) for name in ("_on_release", "get_reset_query"))
-    source = inspect.getsource(asyncpg.pool.PoolConnectionHolder.release) + inspect.getsource(asyncpg.Connection._reset)
-    for name in (
-        "_in_use",
-        "_max_queries",
-        "queries_count",
-        "_generation",
-        "_is_cancelling",
-        "_pool._reset",
-        "_listeners.clear",
-        "_log_listeners.clear",
-        "is_in_transaction",
-        "_top_xact",
-        "self._release()",
-        "self._setup_inactive_callback()",
-    ):
-        assert name in source, name
+    """Each scenario runs on the service's pool and on a stock asyncpg pool with the same options and the service's
+    connection class: both give the expected observations."""
+    observed = {}
+    for stock in (False, True):
+        settings = dict(options)
+        extra = []
+        if settings.pop("reset", None) is not None:
+            reset = Reset()
+            settings["reset"] = reset
+            extra.append(reset)
+        pool = await open_pool(
+            database_url, connection_class=ObservedConnection, acquire_timeout=5, stock=stock, **settings
+        )
+        try:
+            observed["stock" if stock else "service"] = await asyncio.wait_for(scenario(pool, *extra), 20)
+        finally:
+            pool.terminate()
+    assert observed == {"service": expected, "stock": expected}

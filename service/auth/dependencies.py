@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from tortoise.queryset import QuerySetSingle
 
-from service.compiled import compiled
 from service.db.replicas import primary_reads
 from service.models import Role, User
+from service.orm import compiled
 from service.schemas import INT64_MAX
 from service.security import InvalidTokenError, read_token
 from service.settings import Settings

@@ -16,9 +16,9 @@ from tortoise.queryset import QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service.compiled import compiled
 from service.db import retry_on_conflict
 from service.models import LoginThrottle, User
+from service.orm import compiled
 from service.settings import Settings
 
 EXPIRED_BATCH = 100

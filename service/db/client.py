@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
 if TYPE_CHECKING:  # asyncpg's classes are generic over the record class in its stubs only
@@ -195,15 +195,18 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class BoundedPool(_Pool):
-    """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``).
+    """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``), whatever raised.
 
     - **Fair.** asyncpg hands a released connection to whichever task asks next, so under load a waiting request
       can lose its turn again and again (a long latency tail). Here a request takes a turn (``Turns``, a FIFO
       semaphore of the pool's size) before it takes a connection: connections go to waiting requests in arrival
       order.
-    - **Bounded, cheaply.** Only the wait for a turn is bounded, by one timer; holding a turn, asyncpg's own
-      acquire never waits (asyncpg's ``wait_for`` would start a task per acquire).
-    - **Released at once** when the release has nothing to await (``_release_now``), instead of in a task.
+    - **Bounded, whatever raised.** The wait for a turn is bounded by one timer, and asyncpg's own acquire by what is
+      left of the same deadline (``asyncio.timeout_at``: no task per acquire, as asyncpg's ``wait_for`` would start).
+      A turn goes back when a release ends, even one that raised or was cancelled while asyncpg still finishes it in
+      the background (its release is shielded): the next caller then waits in asyncpg's queue, within its deadline.
+    - **Released as asyncpg releases** (``Pool.release``), so its rules hold unchanged: transactions rolled back,
+      listeners removed, expired, used-up, closed and cancelled connections replaced, the inactivity timer armed.
     """
 
     acquire_timeout: float | None = None
@@ -217,11 +220,13 @@ class BoundedPool(_Pool):
         return _FairAcquire(self, self.acquire_timeout if timeout is None else timeout)
 
     async def take(self, timeout: float | None) -> Any:
-        """Wait, in arrival order, for this caller's turn (at most ``timeout`` seconds), then take a connection
-        with asyncpg's own acquire, which a turn keeps from waiting."""
+        """Wait, in arrival order, for this caller's turn, then take a connection with asyncpg's own acquire; at
+        most ``timeout`` seconds in all (``TimeoutError``)."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         await self.turns.take(timeout)
         try:
-            connection = await _AcquireContext(self, None)
+            async with asyncio.timeout_at(deadline):
+                connection = await super().acquire()
         except BaseException:
             self.turns.give()
             raise
@@ -230,59 +235,16 @@ class BoundedPool(_Pool):
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         try:
-            if not self._release_now(connection):
-                await super().release(connection, timeout=timeout)
+            await super().release(connection, timeout=timeout)
         finally:
             if connection in self.holding:
                 self.holding.discard(connection)
                 self.turns.give()
 
-    def _release_now(self, proxy: Any) -> bool:
-        """asyncpg's ``Pool.release``, done at once when it would await nothing; False (nothing done) otherwise.
-
-        asyncpg releases in a task of its own (``asyncio.shield``, so that a cancelled caller still returns the
-        connection), which costs a task and a turn of the event loop per statement: about a fifth of the CPU of
-        reading one post. The task only matters when the release has something to await: a reset query to send, a
-        transaction to roll back, a cancellation to wait for, a connection to close (expired, used up, broken).
-        A connection with none of these (what every statement outside a transaction leaves behind here, as the
-        reset query is empty) is released the way asyncpg's holder releases it after its reset: listeners
-        cleared, holder back in the queue, proxy detached, inactivity timer armed. Anything else takes asyncpg's
-        path. Reads asyncpg's private attributes (asyncpg is pinned to 0.32.x; ``tests/test_pool.py`` names them).
-        """
-        if type(proxy) is not PoolConnectionProxy:
-            return False
-        # The attributes below are asyncpg's private ones, which its stubs do not declare.
-        pool: Any = self
-        untyped: Any = proxy
-        holder, con = untyped._holder, untyped._con
-        if con is None or holder._pool is not pool or holder._in_use is None:
-            return False  # released already, or not this pool's: asyncpg's path says so
-        protocol = con._protocol
-        if (
-            not pool._initialized
-            or pool._closed
-            or pool._reset is not None
-            or con.is_closed()
-            or protocol.queries_count >= holder._max_queries
-            or holder._generation != pool._generation
-            or protocol._is_cancelling()
-            or protocol.is_in_transaction()
-            or con._top_xact is not None
-            or con.get_reset_query()
-        ):
-            return False
-        con._on_release()
-        holder._timeout = None
-        con._listeners.clear()
-        con._log_listeners.clear()
-        holder._release()
-        holder._setup_inactive_callback()
-        return True
-
 
 class _FairAcquire(_AcquireContext):
-    """``pool.acquire()``, awaited or used with ``async with``: the pool's turn first, then asyncpg's own acquire
-    (with no timeout of its own: holding a turn means a connection is free or about to be)."""
+    """``pool.acquire()``, awaited or used with ``async with``: the pool's turn first, then asyncpg's own acquire,
+    within one deadline."""
 
     def __init__(self, pool: BoundedPool, timeout: float | None) -> None:
         super().__init__(pool, None)
@@ -343,9 +305,9 @@ class ServiceDBClient(AsyncpgDBClient):
             raise
         self._lock_connection = connection
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         try:
-            await super()._close()
+            await super().close()
         finally:
             if self._lock_connection is not None:
                 connection, self._lock_connection = self._lock_connection, None

@@ -8,6 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 from service.models import APP_LABEL, MODEL_MODULES
 from service.settings import PoolSettings, Settings
 
+CONNECTION = "default"
+"""The name of the models' connection in the Tortoise config (``in_transaction(CONNECTION)``)."""
+
 
 def describe_url(url: str) -> str:
     """``user@host:port/db`` (or the socket directory) of a database URL, without its password."""
@@ -38,8 +41,8 @@ def tortoise_config(url: str, pool: PoolSettings, *, migration_lock: bool = Fals
         migration_lock=migration_lock,
     )
     return {
-        "connections": {"default": {"engine": "service.db.client", "credentials": credentials}},
-        "apps": {APP_LABEL: {"models": list(MODEL_MODULES), "default_connection": "default"}},
+        "connections": {CONNECTION: {"engine": "service.db.client", "credentials": credentials}},
+        "apps": {APP_LABEL: {"models": list(MODEL_MODULES), "default_connection": CONNECTION}},
         "use_tz": True,
         "timezone": "UTC",
     }

@@ -12,12 +12,12 @@ from tortoise.queryset import CountQuery, ExistsQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service.compiled import TOTAL, compiled, page_total, release
 from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
+from service.orm import TOTAL, compiled, from_orm, page_total, release
 from service.posts import schemas
-from service.schemas import from_orm, trim
+from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 from service.tags.schemas import lower_case_tag
 

@@ -6,8 +6,8 @@ from litestar import Controller, get
 from litestar.pagination import OffsetPagination
 
 from service.errors import DATABASE_ERRORS
+from service.orm import from_orm
 from service.params import Limit, Offset, page_of
-from service.schemas import from_orm
 from service.tags import queries
 from service.tags.schemas import TagRead
 

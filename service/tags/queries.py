@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
 
 from pypika_tortoise.queries import Table
-from tortoise.fields.relational import ManyToManyFieldInstance
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
 from tortoise.functions import Count
 from tortoise.queryset import CountQuery, QuerySet
 
-from service.compiled import compiled
+from service.db.config import CONNECTION
 from service.models import Post, Tag
+from service.orm import compiled
 
-_LINKS = cast(ManyToManyFieldInstance[Tag], Post._meta.fields_map["tags"])  # through table and its key columns
-_THROUGH = Table(_LINKS.through)
+(_LINKS,) = [field for field in Post.describe(serializable=False)["m2m_fields"] if field["name"] == "tags"]
+_THROUGH = Table(_LINKS["through"])  # the post_tags table and its key columns, as the many-to-many field declares them
+_POST_KEY, _TAG_KEY = _LINKS["backward_key"], _LINKS["forward_key"]
+
+
+def _database() -> BaseDBAsyncClient:
+    """The models' connection now (inside ``in_transaction()``, that transaction's), as the models' queries use it."""
+    return get_connection(CONNECTION)
 
 
 async def ensure_tags(names: Iterable[str]) -> dict[str, int]:
@@ -36,8 +43,8 @@ async def link_tags(links: Sequence[tuple[int, int]]) -> int:
     were new (links that exist already are left as they are)."""
     if not links:
         return 0
-    db = Post._meta.db
-    query = db.query_class.into(_THROUGH).columns(_LINKS.backward_key, _LINKS.forward_key)
+    db = _database()
+    query = db.query_class.into(_THROUGH).columns(_POST_KEY, _TAG_KEY)
     for post_id, tag_id in links:
         query = query.insert(post_id, tag_id)
     inserted, _ = await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
@@ -57,9 +64,9 @@ async def replace_tags(post_id: int, names: Sequence[str]) -> bool:
     """
     tag_ids = await ensure_tags(names)
     keep = sorted(set(tag_ids.values()))
-    db = Post._meta.db
-    post_links = _THROUGH[_LINKS.backward_key] == post_id
-    dropped = _THROUGH[_LINKS.forward_key].notin(keep) if keep else None
+    db = _database()
+    post_links = _THROUGH[_POST_KEY] == post_id
+    dropped = _THROUGH[_TAG_KEY].notin(keep) if keep else None
     unlink = db.query_class.from_(_THROUGH).where(post_links if dropped is None else post_links & dropped).delete()
     removed, _ = await db.execute_query(*unlink.get_parameterized_sql())
     added = await link_tags([(post_id, tag_id) for tag_id in keep])

@@ -15,8 +15,8 @@ from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, Opti
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
 from service.idempotency import IDEMPOTENT, IdempotencyMismatchError
+from service.orm import from_orm
 from service.params import Limit, Offset, Search, UserId, page_of
-from service.schemas import from_orm
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
 from service.users.schemas import (

@@ -13,12 +13,11 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service import models
-from service.compiled import TOTAL, compiled, page_total, release
 from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
+from service.orm import TOTAL, compiled, from_orm, page_total, release
 from service.posts.queries import create_first_posts, sort_terms
-from service.schemas import from_orm
 from service.security import hash_password
 from service.users.schemas import (
     ProfileRead,
