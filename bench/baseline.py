@@ -219,7 +219,8 @@ async def sign_up(state: State, data: SignUp) -> dict[str, Any]:
         row = await _pool(state).fetchrow(INSERT_USER, name, email, password_hash)
     except asyncpg.UniqueViolationError:
         raise HTTPException(status_code=409, detail=CONFLICT) from None
-    return {**_user(row), "email": row["email"], "profile": None, "post_count": 0, "posts": []}
+    own = {"id": row["id"], "name": row["name"], "email": row["email"]}  # the new user's own view: with the email
+    return {**own, **_user(row), "profile": None, "post_count": 0, "posts": []}
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:

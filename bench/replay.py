@@ -56,24 +56,10 @@ def replay_driver_replies() -> None:
         setattr(connection_class, method, replaying(original, method))
 
 
-async def request(app: ASGIApp, target: str) -> int:
+async def request(app: ASGIApp, target: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> int:
     """One GET through the app; returns the status."""
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"bench"), (b"accept", b"*/*")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
+    scope = _scope_of(target)
+    scope["headers"] = [*scope["headers"], (b"accept", b"*/*"), *headers]
     status: list[int] = []
 
     async def receive() -> dict[str, Any]:
@@ -107,13 +93,21 @@ async def running(app: ASGIApp) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-async def cpu_per_request(app: ASGIApp, target: str, requests: int, tasks: int, repetitions: int) -> float:
+async def cpu_per_request(
+    app: ASGIApp,
+    target: str,
+    requests: int,
+    tasks: int,
+    repetitions: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    expected: int = 200,
+) -> float:
     """The least process CPU per request (microseconds) over the repetitions."""
 
     async def worker(count: int) -> None:
         for _ in range(count):
-            status = await request(app, target)
-            if status != 200:
+            status = await request(app, target, headers)
+            if status != expected:
                 raise servers.BenchError(f"GET {target} answered {status}")
 
     await asyncio.gather(*(worker(20) for _ in range(tasks)))  # records the replies, warms every cache
@@ -153,9 +147,83 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, flo
                     continue
                 figures[name][server] = await cpu_per_request(app, target, args.requests, args.tasks, args.repetitions)
                 print(f"{name:24s} {server:9s} {figures[name][server]:8.1f} us CPU per request", flush=True)
+                if server == "service":
+                    figures[name].update(await validator_figures(app, target, args))
         finally:
             await stop()
     return figures
+
+
+async def captured(app: ASGIApp, target: str) -> list[Any]:
+    """The messages the app sends for one GET of ``target``."""
+    messages: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    await app(_scope_of(target), receive, send)
+    return messages
+
+
+def _scope_of(target: str) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+
+async def validator_figures(app: ASGIApp, target: str, args: argparse.Namespace) -> dict[str, float]:
+    """What the validators cost on this read (the ETag middleware alone, around the read's recorded answer) and
+    what a 304 for a current If-None-Match costs in all."""
+    from service.conditional import conditional_requests
+
+    answer = await captured(app, target)
+    tag = dict(answer[0]["headers"])[b"etag"]
+    untagged = [{**answer[0], "headers": [h for h in answer[0]["headers"] if h[0] != b"etag"]}, *answer[1:]]
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        for message in untagged:
+            await send(message)
+
+    async def ignore(message: Any) -> None:
+        return None
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = _scope_of(target)
+    tagged = conditional_requests(recorded)
+    rounds = args.requests * 5
+
+    best_tagged = best_plain = float("inf")
+    for _ in range(args.repetitions):
+        started = time.process_time()
+        for _ in range(rounds):
+            await tagged(scope, receive, ignore)
+        best_tagged = min(best_tagged, (time.process_time() - started) / rounds * 1e6)
+        started = time.process_time()
+        for _ in range(rounds):
+            await recorded(scope, receive, ignore)
+        best_plain = min(best_plain, (time.process_time() - started) / rounds * 1e6)
+    not_modified = await cpu_per_request(
+        app, target, args.requests, args.tasks, args.repetitions, [(b"if-none-match", tag)], 304
+    )
+    return {"validators": best_tagged - best_plain, "304": not_modified}
 
 
 async def prepare_and_measure(server_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -195,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if {"service", "baseline"} <= measured.keys():
             service, base = measured["service"], measured["baseline"]
             print(f"  {name:24s} {service:9.1f} {base:9.1f}  {service / base:5.2f}x")
+    print("\nValidators: the ETag's cost within the service's read, and a 304 (If-None-Match current) against the 200")
+    print(f"  {'endpoint':24s} {'ETag us':>9s} {'share':>7s} {'304 us':>9s} {'304/200':>8s}")
+    for name, measured in figures.items():
+        if {"service", "validators", "304"} <= measured.keys():
+            service, tag, not_modified = measured["service"], measured["validators"], measured["304"]
+            print(f"  {name:24s} {tag:9.1f} {tag / service:6.1%} {not_modified:9.1f} {not_modified / service:7.2f}x")
     return 0
 
 

@@ -79,7 +79,8 @@ on and off (``ORM_FAST_PATH``), as ``[fast]`` and ``[plain]``."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.path.relative_to(TESTS).parts[0] in BOTH_MODES:
+    path = metafunc.definition.path
+    if path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in BOTH_MODES:
         metafunc.parametrize("orm_mode", ["fast", "plain"], indirect=True)
 
 

@@ -18,6 +18,8 @@ from service.security import _hasher, verify_password
 from tests.conftest import PASSWORD, MakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
+BAD_EMAIL = "error: --email: Input should be a valid email address"
+BLANK_PASSWORD = "error: password: String should have at least 8 characters besides"
 
 
 def run(args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -170,12 +172,20 @@ async def test_create_admin_refusals_leave_the_database_as_it_was(database_url: 
 @pytest.mark.parametrize(
     ("arguments", "password", "error"),
     [
-        (["--email", "not-an-email", "--name", "X"], PASSWORD, "error: --email: Value error, not a valid email"),
-        (["--email", "ops@localhost", "--name", "X"], PASSWORD, "error: --email: Value error, not a valid email"),
+        (["--email", "not-an-email", "--name", "X"], PASSWORD, BAD_EMAIL),
+        (
+            ["--email", "ops@localhost", "--name", "X"],
+            PASSWORD,
+            BAD_EMAIL,
+        ),
         (["--email", "ops@example.com", "--name", "  "], PASSWORD, "error: --name: String should have at least 1"),
         (["--email", "ops@example.com"], "short", "error: password: String should have at least 8 characters"),
         (["--email", "ops@example.com"], "x" * 129, "error: password: String should have at most 128 characters"),
-        (["--email", "ops@example.com", "--reset-password"], " " * 8 + "1", "error: password: Value error, must have"),
+        (
+            ["--email", "ops@example.com", "--reset-password"],
+            " " * 8 + "1",
+            BLANK_PASSWORD,
+        ),
     ],
     ids=["email", "special-use-domain", "name", "short-password", "long-password", "blank-password"],
 )
