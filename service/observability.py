@@ -9,13 +9,14 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.db.client import track_queries
+from service.edge import security_headers
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")
@@ -71,15 +72,25 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
-def _request_id(scope: Mapping[str, Any]) -> str:
-    for name, value in scope["headers"]:
-        if name == _HEADER and _VALID_REQUEST_ID.match(value):
-            return str(value.decode("ascii"))
-    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+_AUTHORIZATION = b"authorization"
+
+
+def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
+    """The request id (the client's when it looks sane, else a new one), and whether credentials were sent."""
+    request_id = None
+    credentials = False
+    for name, value in headers:
+        if name == _HEADER:
+            if _VALID_REQUEST_ID.match(value):
+                request_id = str(value.decode("ascii"))
+        elif name == _AUTHORIZATION:
+            credentials = True
+    return request_id or f"{_ID_PREFIX}{next(_id_counter):012x}", credentials
 
 
 class RequestLogMiddleware:
-    """Wraps the whole ASGI app (404s and 405s included): request id header, per-request SQL count, log line."""
+    """Wraps the whole ASGI app (404s and 405s included): request id and security headers on every response,
+    per-request SQL count, log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,21 +101,22 @@ class RequestLogMiddleware:
             return
         request: Mapping[str, Any] = scope
         started = time.perf_counter()
-        request_id = _request_id(request)
+        method = request["method"]
+        request_id, credentials = _request_facts(request["headers"])
+        added = ((_HEADER, request_id.encode()), *security_headers(request["path"], credentials))
         status = 500
         forward: Callable[[Any], Awaitable[None]] = send
 
-        async def send_with_id(message: Any) -> None:
+        async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", ()), *added]}
             await forward(message)
 
         with track_queries() as stats:
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, send_with_headers)
             finally:
                 if access_logger.isEnabledFor(logging.INFO):
                     access_logger.info(
@@ -112,7 +124,7 @@ class RequestLogMiddleware:
                         extra={
                             "fields": {
                                 "request_id": request_id,
-                                "method": request["method"],
+                                "method": method,
                                 "path": request["path"],
                                 "status": status,
                                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -1,0 +1,34 @@
+"""Headers the outermost ASGI wrapper (``service.observability``) adds to every response, chosen per request.
+
+Every response carries ``X-Content-Type-Options: nosniff``; responses that may carry a secret (the token
+endpoint's, any answer to a request sending credentials) also ``Cache-Control: no-store`` and ``Pragma:
+no-cache`` (RFC 6749 5.1); the docs pages refuse to be framed. The tuples are built once: a request picks one.
+"""
+
+from __future__ import annotations
+
+Header = tuple[bytes, bytes]
+
+NOSNIFF: Header = (b"x-content-type-options", b"nosniff")
+NO_STORE: tuple[Header, ...] = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+NO_FRAMING: tuple[Header, ...] = (
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+)
+SECRET_PATHS = frozenset({"/auth/token"})
+"""Paths whose every answer may carry a credential (the token response, and its errors)."""
+DOCS_PREFIXES = ("/docs", "/schema")
+"""The docs pages (``/docs``, ``/schema/swagger``), their assets and the document."""
+
+_PLAIN = (NOSNIFF,)
+_SECRET = (NOSNIFF, *NO_STORE)
+_DOCS = (NOSNIFF, *NO_FRAMING)
+
+
+def security_headers(path: str, credentials: bool) -> tuple[Header, ...]:
+    """The headers a response to ``path`` gets (``credentials``: the request sent an ``Authorization`` header)."""
+    if credentials or path in SECRET_PATHS:
+        return _SECRET
+    if path.startswith(DOCS_PREFIXES):
+        return _DOCS
+    return _PLAIN
