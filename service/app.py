@@ -80,8 +80,8 @@ def openapi_config() -> OpenAPIConfig:
 
 
 class ServiceApp(Litestar):
-    """Litestar with the request log (request id, SQL count, duration) and the security headers around everything
-    it answers (``service.edge``)."""
+    """Litestar with the request log (request id, SQL count, duration), the security headers and HEAD around
+    everything it answers (``service.edge``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,8 +1,9 @@
-"""Headers the outermost ASGI wrapper (``service.observability``) adds to every response, chosen per request.
+"""What the outermost ASGI wrapper (``service.observability``) does to every response: headers, and HEAD.
 
 Every response carries ``X-Content-Type-Options: nosniff``; responses that may carry a secret (the token
 endpoint's, any answer to a request sending credentials) also ``Cache-Control: no-store`` and ``Pragma:
 no-cache`` (RFC 6749 5.1); the docs pages refuse to be framed. The tuples are built once: a request picks one.
+``HEAD`` is answered as ``GET`` without the body, so ``Allow`` lists it wherever it lists ``GET``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DOCS_PREFIXES = ("/docs", "/schema")
 _PLAIN = (NOSNIFF,)
 _SECRET = (NOSNIFF, *NO_STORE)
 _DOCS = (NOSNIFF, *NO_FRAMING)
+_ALLOW = b"allow"
 
 
 def security_headers(path: str, credentials: bool) -> tuple[Header, ...]:
@@ -32,3 +34,13 @@ def security_headers(path: str, credentials: bool) -> tuple[Header, ...]:
     if path.startswith(DOCS_PREFIXES):
         return _DOCS
     return _PLAIN
+
+
+def allow_head(headers: list[Header]) -> None:
+    """Make an ``Allow`` header list ``HEAD`` wherever it lists ``GET`` (in place; RFC 9110 9.3.2)."""
+    for index, (name, value) in enumerate(headers):
+        if name.lower() != _ALLOW:
+            continue
+        methods = [method.strip() for method in value.split(b",")]
+        if b"GET" in methods and b"HEAD" not in methods:
+            headers[index] = (name, b", ".join(sorted([*methods, b"HEAD"])))

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.db.client import track_queries
-from service.edge import security_headers
+from service.edge import allow_head, security_headers
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")
@@ -73,6 +74,7 @@ _id_counter = itertools.count(1)
 
 
 _AUTHORIZATION = b"authorization"
+_EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
@@ -89,8 +91,12 @@ def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
 
 
 class RequestLogMiddleware:
-    """Wraps the whole ASGI app (404s and 405s included): request id and security headers on every response,
-    per-request SQL count, log line."""
+    """Wraps the whole ASGI app (404s and 405s included): request id, security headers and HEAD on every response,
+    per-request SQL count, log line.
+
+    ``HEAD`` is served as ``GET`` with the body dropped (same status and headers, ``Content-Length`` included), and
+    an ``Allow`` header lists ``HEAD`` wherever it lists ``GET``.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,6 +110,8 @@ class RequestLogMiddleware:
         method = request["method"]
         request_id, credentials = _request_facts(request["headers"])
         added = ((_HEADER, request_id.encode()), *security_headers(request["path"], credentials))
+        head = method == "HEAD"
+        inner: Any = {**request, "method": "GET"} if head else scope
         status = 500
         forward: Callable[[Any], Awaitable[None]] = send
 
@@ -111,12 +119,19 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), *added]}
+                headers = [*message.get("headers", ()), *added]
+                if status == HTTP_405_METHOD_NOT_ALLOWED or method == "OPTIONS":
+                    allow_head(headers)
+                message = {**message, "headers": headers}
+            elif head:
+                if message.get("more_body", False):
+                    return
+                message = _EMPTY_BODY
             await forward(message)
 
         with track_queries() as stats:
             try:
-                await self.app(scope, receive, send_with_headers)
+                await self.app(inner, receive, send_with_headers)
             finally:
                 if access_logger.isEnabledFor(logging.INFO):
                     access_logger.info(
