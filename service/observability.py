@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.db.client import track_queries
-from service.edge import allow_head, security_headers
+from service.edge import CLIENT_DISCONNECTED, allow_head, security_headers
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")
@@ -95,7 +95,8 @@ class RequestLogMiddleware:
     per-request SQL count, log line.
 
     ``HEAD`` is served as ``GET`` with the body dropped (same status and headers, ``Content-Length`` included), and
-    an ``Allow`` header lists ``HEAD`` wherever it lists ``GET``.
+    an ``Allow`` header lists ``HEAD`` wherever it lists ``GET``. A client that disconnects is marked in the
+    request's state (``service.edge.client_disconnected``) for the error handlers.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -114,6 +115,13 @@ class RequestLogMiddleware:
         inner: Any = {**request, "method": "GET"} if head else scope
         status = 500
         forward: Callable[[Any], Awaitable[None]] = send
+        listen: Callable[[], Awaitable[Any]] = receive
+
+        async def receive_watching() -> Any:
+            message = await listen()
+            if message["type"] == "http.disconnect":
+                inner.setdefault("state", {})[CLIENT_DISCONNECTED] = True
+            return message
 
         async def send_with_headers(message: Any) -> None:
             nonlocal status
@@ -131,7 +139,7 @@ class RequestLogMiddleware:
 
         with track_queries() as stats:
             try:
-                await self.app(inner, receive, send_with_headers)
+                await self.app(inner, receive_watching, send_with_headers)
             finally:
                 if access_logger.isEnabledFor(logging.INFO):
                     access_logger.info(
