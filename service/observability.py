@@ -83,7 +83,7 @@ def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
     credentials = False
     for name, value in headers:
         if name == _HEADER:
-            if _VALID_REQUEST_ID.match(value):
+            if request_id is None and _VALID_REQUEST_ID.match(value):
                 request_id = str(value.decode("ascii"))
         elif name == _AUTHORIZATION:
             credentials = True

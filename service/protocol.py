@@ -103,6 +103,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         elif self.receiving and self.receive_timer is None:
             self.receive_timer = self.loop.call_later(self.receive_timeout, self.receive_timed_out)
 
+    def handle_websocket_upgrade(self) -> None:
+        self.cancel_receive_timer()  # the connection is the WebSocket protocol's from here on
+        super().handle_websocket_upgrade()
+
     def send_400_response(self, msg: str) -> None:
         self.cancel_receive_timer()
         self.transport.write(error_answer(400, msg, self.server_state.default_headers))
