@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from service.models import User
+from tests.balancer import haproxy
 from tests.conftest import PASSWORD, MakeUser
 from tests.helpers import assert_error
 
@@ -101,3 +104,21 @@ async def test_the_framed_docs_page_still_works_offline_with_authorize(client: h
     document = (await client.get("/schema/openapi.json")).json()
     flows = document["components"]["securitySchemes"]["BearerToken"]["flows"]
     assert flows == {"password": {"tokenUrl": "/auth/token"}}
+
+
+def test_the_balancers_own_answers_say_nosniff_in_the_error_shape(tmp_path: Path) -> None:
+    """deploy/haproxy.cfg: when no replica can answer, HAProxy's 503 is the contract's JSON with nosniff."""
+    with haproxy([], tmp_path) as balancer:  # no replica at all
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                response = httpx.get(f"{balancer.base_url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "HAProxy did not start listening"
+                time.sleep(0.05)
+    assert response.status_code == 503
+    assert response.json() == {"status_code": 503, "detail": "No service replica is available; try again shortly"}
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["retry-after"] == "1"
+    assert_nosniff(response)
