@@ -74,12 +74,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.head_max_bytes = getattr(config, "head_max_bytes", DEFAULT_HEAD_MAX_BYTES)
-        self.receive_timeout = getattr(config, "receive_timeout", DEFAULT_RECEIVE_TIMEOUT)
+        self.head_max_bytes: int = getattr(config, "head_max_bytes", DEFAULT_HEAD_MAX_BYTES)
+        self.receive_timeout: float = getattr(config, "receive_timeout", DEFAULT_RECEIVE_TIMEOUT)
         self.reading_head = True  # no request's headers are complete yet
         self.head_bytes = 0  # bytes received while reading the current head (a bound, not an exact size)
+        self.read_bytes = 0  # the current network read's size: a head completed in a large read is measured
         self.receiving = False  # a request has begun and is not complete
-        self.refused = False
+        self.refused = False  # from here on the connection's input is dropped
+        self.refusal: tuple[bytes, bool] | None = None  # an answer waiting for earlier responses, and its linger
         self.receive_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -93,13 +95,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
+        self.read_bytes = len(data)
         if self.reading_head:
-            self.head_bytes += len(data)
+            self.head_bytes += self.read_bytes
         super().data_received(data)
         if self.transport.is_closing():
             return
         if self.refused or (self.reading_head and self.head_bytes > self.head_max_bytes):
-            self.refuse(431, f"The request line and headers exceed {self.head_max_bytes} bytes")
+            self.refuse(431, f"The request line and headers exceed {self.head_max_bytes} bytes", linger=True)
         elif self.receiving and self.receive_timer is None:
             self.receive_timer = self.loop.call_later(self.receive_timeout, self.receive_timed_out)
 
@@ -118,7 +121,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
-        if self.refused or (self.head_bytes > self.head_max_bytes and self.head_size() > self.head_max_bytes):
+        large = self.head_bytes > self.head_max_bytes or self.read_bytes > self.head_max_bytes
+        if self.refused or (large and self.head_size() > self.head_max_bytes):
             self.refused = True  # the application never sees this request
             return
         super().on_headers_complete()
@@ -147,25 +151,52 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.receive_timer = None
 
     def receive_timed_out(self) -> None:
-        """The request did not arrive in time: 408 unless nothing of it came (then a silent close), or the
-        application already answered."""
+        """The request did not arrive in time: 408 and close, unless nothing of it came (a silent close) or the
+        application already answered it without waiting for the rest (close after that answer)."""
         self.receive_timer = None
         if self.transport.is_closing() or self.refused:
             return
         if not self.receiving:
             self.transport.close()  # a connection that never sent a byte of a request
             return
-        answering = not self.reading_head and self.cycle is not None and self.cycle.response_started
-        if not answering:
-            detail = f"The request did not arrive whole within {self.receive_timeout:g} s"
+        detail = f"The request did not arrive whole within {self.receive_timeout:g} s"
+        if self.reading_head:  # the application has not seen it; earlier requests may still be answered
+            self.refuse(408, detail, linger=False)
+        elif not self.cycle.response_started:  # the application waits for the body: it sees a disconnect
+            self.refused = True
             self.transport.write(error_answer(408, detail, self.server_state.default_headers))
+            self.transport.close()
             logger.info("request refused", extra={"fields": {"status": 408, "detail": detail}})
-        self.transport.close()
+        elif self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False  # uvicorn closes the connection once this answer is complete
 
-    def refuse(self, status: int, detail: str) -> None:
-        """Answer ``status`` and close after a short linger, dropping whatever the client still sends."""
+    def refuse(self, status: int, detail: str, *, linger: bool) -> None:
+        """Answer ``status`` once the answers to earlier requests on this connection are complete, then close: at
+        once, or after a short linger dropping whatever the client still sends (so that it reads the answer)."""
         self.refused = True
         self.cancel_receive_timer()
-        self.transport.write(error_answer(status, detail, self.server_state.default_headers))
-        self.loop.call_later(REFUSAL_LINGER_SECONDS, self.transport.close)
+        self.refusal = (error_answer(status, detail, self.server_state.default_headers), linger)
         logger.info("request refused", extra={"fields": {"status": status, "detail": detail}})
+        if self.cycle is None or self.cycle.response_complete:
+            self.send_refusal()
+            return
+        answered = self.cycle.on_response  # the last request before the refused one: answered last
+
+        def then_refuse() -> None:
+            answered()
+            self.send_refusal()
+
+        self.cycle.on_response = then_refuse
+
+    def send_refusal(self) -> None:
+        if self.refusal is None or self.transport.is_closing():
+            return
+        answer, linger = self.refusal
+        self.refusal = None
+        self.transport.write(answer)
+        if linger:
+            self.loop.call_later(REFUSAL_LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()

@@ -68,6 +68,11 @@ def test_a_request_head_over_the_limit_gets_431_at_the_exact_size(server: Served
     detail = f"The request line and headers exceed {HEAD_LIMIT} bytes"
     assert_refusal(exchange(server, head_of(HEAD_LIMIT + 1)), 431, detail)
     assert_refusal(exchange(server, head_of(HEAD_LIMIT + 5)[:-4]), 431, detail)  # refused before it even ends
+    # behind a small request on the same connection, in the same network read
+    pipelined = exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + head_of(HEAD_LIMIT + 1))
+    first, _, second = pipelined.partition(b'"database":"ok"}')
+    assert first.startswith(b"HTTP/1.1 200 "), pipelined[:200]
+    assert_refusal(second, 431, detail)
 
 
 def send_huge_header(served: Served, size: int, answers: list[bytes]) -> None:
@@ -113,6 +118,11 @@ def test_requests_that_never_arrive_whole_are_cut_with_408(server: Served) -> No
     assert TIMEOUT <= time.monotonic() - started < TIMEOUT + 3
     assert_refusal(exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n"), 408, detail)  # headers never end
     assert exchange(server, b"") == b""  # a connection that sends nothing is closed without a word
+    # behind a request on the same connection: that one is answered first
+    pipelined = exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n")
+    first, _, second = pipelined.partition(b'"database":"ok"}')
+    assert first.startswith(b"HTTP/1.1 200 "), pipelined[:200]
+    assert_refusal(second, 408, detail)
     # a body that arrives within the time, in pieces, is served as usual
     body = b"username=nobody@example.com&password=not the password"
     with socket.create_connection(("127.0.0.1", port_of(server)), timeout=10) as sock:
