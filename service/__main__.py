@@ -43,22 +43,23 @@ async def prepare_database(settings: Settings) -> str:
 
 def serve(settings: Settings) -> None:
     """Check (and migrate) the database, then serve HTTP with uvicorn until SIGINT/SIGTERM."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from service.protocol import ServingConfig
     from service.serving import DrainingServer
 
     signal.signal(signal.SIGTERM, _stop)
     url = asyncio.run(prepare_database(settings))
     os.environ["DATABASE_URL"] = url  # workers use the database this process checked, never a second one
-    config = uvicorn.Config(
+    config = ServingConfig(
         "service.app:create_app",
+        head_max_bytes=settings.request_head_max_bytes,
+        receive_timeout=settings.request_receive_timeout,
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
         log_config=None,
         access_log=False,
         server_header=False,

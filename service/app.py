@@ -99,7 +99,8 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
 
 
 class ServiceApp(Litestar):
-    """Litestar with the request log (request id, SQL count, duration) around everything it answers."""
+    """Litestar with the request log (request id, SQL count, duration), the security headers and HEAD around
+    everything it answers (``service.edge``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -131,7 +131,7 @@ async def provide_if_match(
 
 def conditional_requests(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: an ``ETag`` on every 200/201 answer carrying a representation, ``Cache-Control: no-cache``
-    on reads that set none, and a bodiless 304 for a read whose ``If-None-Match`` names the current tag."""
+    on anonymous reads that set none, and a bodiless 304 for a read whose ``If-None-Match`` names the current tag."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -143,6 +143,8 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         read = method in READ_METHODS
+        # An answer to a request with credentials gets ``no-store`` from the outermost wrapper (service/edge.py).
+        cacheable = read and _header(scope, b"authorization") is None
         held: list[HTTPResponseStartEvent] = []
         chunks: list[bytes] = []
 
@@ -157,27 +159,27 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            await _send_tagged(send, held[0], body, read, _if_none_match(scope) if read else None)
+            await _send_tagged(send, held[0], body, cacheable, _header(scope, b"if-none-match") if read else None)
 
         await app(scope, receive, tagging_send)
 
     return middleware
 
 
-def _if_none_match(scope: Scope) -> str | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"if-none-match":
+        if name == wanted:
             return value.decode("latin-1")
     return None
 
 
 async def _send_tagged(
-    send: Send, start: HTTPResponseStartEvent, body: bytes, read: bool, if_none_match: str | None
+    send: Send, start: HTTPResponseStartEvent, body: bytes, cacheable: bool, if_none_match: str | None
 ) -> None:
     tag = entity_tag(body)
     headers = [(name, value) for name, value in start["headers"] if name != b"etag"]
     headers.append((b"etag", tag.encode()))
-    if read and not any(name == b"cache-control" for name, _ in headers):
+    if cacheable and not any(name == b"cache-control" for name, _ in headers):
         headers.append((b"cache-control", READ_CACHE_CONTROL))
     if if_none_match is not None and listed(if_none_match, tag, weak=True):
         kept = [(name, value) for name, value in headers if name in _KEPT_BY_304]

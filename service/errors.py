@@ -11,7 +11,13 @@ from typing import Any
 
 import asyncpg
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.status_codes import (
@@ -27,6 +33,7 @@ from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, ValidationError
 
 from service.db.client import ConnectRefusedError
+from service.edge import client_disconnected
 from service.hashing import HashingBusyError
 from service.params import INTEGER, NOT_AN_INTEGER
 
@@ -76,6 +83,8 @@ DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
 UNSTORABLE = [{"key": "body", "message": "Input should be a value the database can store"}]
 """``extra`` of a value the input rules let through but the model or the database refuses (no details: they name
 columns and constraints, not the client's fields)."""
+CLIENT_CLOSED_REQUEST = 499
+"""Logged (never sent: nobody is listening) when the client left before its request arrived whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +189,12 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     """Litestar's own errors (401, 403, 404, 405, 413, ...) in the contract's shape.
 
     A path whose integer parameter is not an integer (``/users/abc``) matches no route, so the router answers
-    404; it gets the 400 an out-of-range integer gets, naming the parameter.
+    404; it gets the 400 an out-of-range integer gets, naming the parameter. A body that ends early because the
+    client disconnected (Litestar's 500 "client disconnected prematurely") is the client's doing: logged as 499.
     """
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        if isinstance(exc, InternalServerException) and client_disconnected(request.scope):
+            return error_response(CLIENT_CLOSED_REQUEST, "The client disconnected before its request arrived")
         return handle_unexpected(request, exc)
     if exc.status_code == HTTP_404_NOT_FOUND and (malformed := _malformed_path_integers(request)):
         detail = f"Validation failed for {request.method} {request.url.path}"

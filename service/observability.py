@@ -9,13 +9,15 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service.db.client import track_queries
+from service.edge import CLIENT_DISCONNECTED, allow_head, security_headers
 from service.settings import Settings
 
 access_logger = logging.getLogger("service.access")
@@ -71,15 +73,31 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
-def _request_id(scope: Mapping[str, Any]) -> str:
-    for name, value in scope["headers"]:
-        if name == _HEADER and _VALID_REQUEST_ID.match(value):
-            return str(value.decode("ascii"))
-    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+_AUTHORIZATION = b"authorization"
+_EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
+    """The request id (the client's when it looks sane, else a new one), and whether credentials were sent."""
+    request_id = None
+    credentials = False
+    for name, value in headers:
+        if name == _HEADER:
+            if request_id is None and _VALID_REQUEST_ID.match(value):
+                request_id = str(value.decode("ascii"))
+        elif name == _AUTHORIZATION:
+            credentials = True
+    return request_id or f"{_ID_PREFIX}{next(_id_counter):012x}", credentials
 
 
 class RequestLogMiddleware:
-    """Wraps the whole ASGI app (404s and 405s included): request id header, per-request SQL count, log line."""
+    """Wraps the whole ASGI app (404s and 405s included): request id, security headers and HEAD on every response,
+    per-request SQL count, log line.
+
+    ``HEAD`` is served as ``GET`` with the body dropped (same status and headers, ``Content-Length`` included), and
+    an ``Allow`` header lists ``HEAD`` wherever it lists ``GET``. A client that disconnects is marked in the
+    request's state (``service.edge.client_disconnected``) for the error handlers.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,21 +108,38 @@ class RequestLogMiddleware:
             return
         request: Mapping[str, Any] = scope
         started = time.perf_counter()
-        request_id = _request_id(request)
+        method = request["method"]
+        request_id, credentials = _request_facts(request["headers"])
+        added = ((_HEADER, request_id.encode()), *security_headers(request["path"], credentials))
+        head = method == "HEAD"
+        inner: Any = {**request, "method": "GET"} if head else scope
         status = 500
         forward: Callable[[Any], Awaitable[None]] = send
+        listen: Callable[[], Awaitable[Any]] = receive
 
-        async def send_with_id(message: Any) -> None:
+        async def receive_watching() -> Any:
+            message = await listen()
+            if message["type"] == "http.disconnect":
+                inner.setdefault("state", {})[CLIENT_DISCONNECTED] = True
+            return message
+
+        async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]
+                headers = [*message.get("headers", ()), *added]
+                if status == HTTP_405_METHOD_NOT_ALLOWED or method == "OPTIONS":
+                    allow_head(headers)
                 message = {**message, "headers": headers}
+            elif head:
+                if message.get("more_body", False):
+                    return
+                message = _EMPTY_BODY
             await forward(message)
 
         with track_queries() as stats:
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(inner, receive_watching, send_with_headers)
             finally:
                 if access_logger.isEnabledFor(logging.INFO):
                     access_logger.info(
@@ -112,7 +147,7 @@ class RequestLogMiddleware:
                         extra={
                             "fields": {
                                 "request_id": request_id,
-                                "method": request["method"],
+                                "method": method,
                                 "path": request["path"],
                                 "status": status,
                                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),

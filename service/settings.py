@@ -205,6 +205,22 @@ class Settings(BaseSettings):
         "Empty: the connection's address. In compose: the balancer's address.",
         json_schema_extra={"shown_default": "empty"},
     )
+    request_head_max_bytes: int = Field(
+        32 * 1024,
+        alias="REQUEST_HEAD_MAX_BYTES",
+        ge=1024,
+        le=1024 * 1024,
+        description="Longest request line and headers, in bytes; longer ones get a 431 before the application sees "
+        "them (see [security](security.md#what-the-server-refuses)).",
+    )
+    request_receive_timeout: float = Field(
+        30.0,
+        alias="REQUEST_RECEIVE_TIMEOUT",
+        gt=0,
+        le=3600,
+        description="Seconds a request (line, headers and body) may take to arrive from its first byte, or from the "
+        "connection's opening; then 408 and the connection is closed.",
+    )
     sql_log: bool = Field(
         False,
         alias="SQL_LOG",

@@ -72,6 +72,8 @@ async def test_caller_dependent_reads_have_their_own_tags_and_say_they_vary(
     public = await client.get(f"/users/{user.id}")
     own = await client.get(f"/users/{user.id}", headers=token_for(user))
     assert public.headers["etag"] != own.headers["etag"]
+    assert public.headers.get_list("cache-control") == ["no-cache"]
+    assert own.headers.get_list("cache-control") == ["no-store"]  # an answer to credentials is never stored
     not_modified = await client.get(
         f"/users/{user.id}", headers={**token_for(user), "If-None-Match": own.headers["etag"]}
     )
