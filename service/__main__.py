@@ -44,6 +44,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from service.metrics import prepare_multiprocess_directory
     from service.serving import DrainingServer
 
     signal.signal(signal.SIGTERM, _stop)
@@ -64,6 +65,7 @@ def serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    prepare_multiprocess_directory(settings)  # before the workers start: they inherit it
     if config.workers > 1:  # uvicorn's supervisor; its worker processes stop without a drain phase
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return

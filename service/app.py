@@ -34,6 +34,7 @@ from service.security import configure_hashing
 from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
+from service.telemetry import request_recorder, telemetry_plugins
 from service.users.controllers import UserController
 from service.users.schemas import CLOSED_SCHEMAS
 
@@ -86,7 +87,7 @@ class ServiceApp(Litestar):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._observed = RequestLogMiddleware(super().__call__)
+        self._observed = RequestLogMiddleware(super().__call__, on_response=request_recorder(self))
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "optional_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         response_class=SchemaResponse,

@@ -24,6 +24,8 @@ AnyScope = Scope | LifeSpanScope
 AnyReceive = Receive | LifeSpanReceive
 AnySend = Send | LifeSpanSend
 ASGIApp = Callable[[AnyScope, AnyReceive, AnySend], Awaitable[None]]
+ResponseObserver = Callable[[Mapping[str, Any], int, float, int], None]
+"""Called once per answered request with its scope, status, duration (seconds) and SQL statement count."""
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 # Loggers that would print statement parameters (password hashes among them) if they ever reached DEBUG.
 _PARAMETER_LOGGERS = ("tortoise.db_client", "tortoise", "aerich")
@@ -81,8 +83,9 @@ def _request_id(scope: Mapping[str, Any]) -> str:
 class RequestLogMiddleware:
     """Wraps the whole ASGI app (404s and 405s included): request id header, per-request SQL count, log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
+        self.on_response = on_response  # the metrics' request recorder (service.metrics), when metrics are on
 
     async def __call__(self, scope: AnyScope, receive: AnyReceive, send: AnySend) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -121,3 +124,5 @@ class RequestLogMiddleware:
                             }
                         },
                     )
+                if self.on_response is not None:
+                    self.on_response(request, status, time.perf_counter() - started, stats.count)

@@ -251,6 +251,17 @@ class Settings(BaseSettings):
         alias="ACCESS_LOG",
         description="One line per request: method, path, status, duration, SQL statement count and time, request id.",
     )
+    metrics: bool = Field(
+        True,
+        alias="METRICS",
+        description="Serve Prometheus metrics at `METRICS_PATH` on the API port (see [operations](operations.md)).",
+    )
+    metrics_path: str = Field(
+        "/metrics",
+        alias="METRICS_PATH",
+        pattern=r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$",
+        description="Path of the metrics, outside the API's own paths (never in the OpenAPI document).",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         alias="SHUTDOWN_GRACE_SECONDS",
