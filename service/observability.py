@@ -15,6 +15,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
+from service.correlation import RequestContext, current_request, incoming_trace_id, log_fields
 from service.db.client import track_queries
 from service.settings import Settings
 
@@ -26,7 +27,7 @@ AnySend = Send | LifeSpanSend
 ASGIApp = Callable[[AnyScope, AnyReceive, AnySend], Awaitable[None]]
 ResponseObserver = Callable[[Mapping[str, Any], int, float, int], None]
 """Called once per answered request with its scope, status, duration (seconds) and SQL statement count."""
-_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 # Loggers that would print statement parameters (password hashes among them) if they ever reached DEBUG.
 _PARAMETER_LOGGERS = ("tortoise.db_client", "tortoise", "aerich")
 
@@ -40,6 +41,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **log_fields(),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
@@ -75,7 +77,7 @@ _id_counter = itertools.count(1)
 
 def _request_id(scope: Mapping[str, Any]) -> str:
     for name, value in scope["headers"]:
-        if name == _HEADER and _VALID_REQUEST_ID.match(value):
+        if name == _HEADER and _VALID_REQUEST_ID.fullmatch(value):
             return str(value.decode("ascii"))
     return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
@@ -105,6 +107,8 @@ class RequestLogMiddleware:
                 message = {**message, "headers": headers}
             await forward(message)
 
+        # Request and trace ids in every log line of this request (service.correlation).
+        context = current_request.set(RequestContext(request_id, incoming_trace_id(request["headers"])))
         with track_queries() as stats:
             try:
                 await self.app(scope, receive, send_with_id)
@@ -126,3 +130,4 @@ class RequestLogMiddleware:
                     )
                 if self.on_response is not None:
                     self.on_response(request, status, time.perf_counter() - started, stats.count)
+                current_request.reset(context)
