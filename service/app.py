@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "optional_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH
+        plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH; traces when OTEL_* variables ask for them
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         response_class=SchemaResponse,

@@ -1,5 +1,5 @@
-"""``telemetry_plugins(settings)``: what the app adds to be seen from outside: metrics (``METRICS``), absent from
-the app when off."""
+"""``telemetry_plugins(settings)``: what the app adds to be seen from outside, metrics (``METRICS``) and traces (the
+OpenTelemetry variables), each absent from the app when off."""
 
 from __future__ import annotations
 
@@ -15,20 +15,28 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 class Telemetry(InitPlugin):
-    """Adds the metrics handler and sampler (and holds the request recorder the request log middleware calls)."""
+    """Adds the metrics handler and sampler (and holds the request recorder the request log middleware calls);
+    when tracing, the span naming middleware and the export of the last spans at shutdown."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, provider: TracerProvider | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.provider = provider
         self.record_request = RequestRecorder(settings.metrics_path) if settings.metrics else None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         if self.settings.metrics:
             app_config.route_handlers = [*app_config.route_handlers, metrics_controller(self.settings)]
             app_config.lifespan = [*app_config.lifespan, self.sample_metrics]
+        if self.provider is not None:
+            from service.tracing import name_span
+
+            app_config.middleware = [*app_config.middleware, name_span]
+            app_config.lifespan = [*app_config.lifespan, self.stop_tracing]
         return app_config
 
     @asynccontextmanager
@@ -36,10 +44,28 @@ class Telemetry(InitPlugin):
         async with sampling():
             yield
 
+    @asynccontextmanager
+    async def stop_tracing(self, _: Litestar) -> AsyncIterator[None]:
+        from service.tracing import stop_tracing
+
+        try:
+            yield
+        finally:
+            if self.provider is not None:
+                stop_tracing(self.provider)
+
 
 def telemetry_plugins(settings: Settings) -> list[PluginProtocol]:
-    """The plugins for ``settings``."""
-    return [Telemetry(settings)]
+    """The plugins for ``settings``, with tracing when the OpenTelemetry variables ask for it."""
+    from service.tracing import tracing_requested
+
+    if not tracing_requested():
+        return [Telemetry(settings)]
+    from service.tracing import otlp_exporter, tracer_provider, tracing_plugin
+
+    provider = tracer_provider(otlp_exporter())
+    excluded = settings.metrics_path if settings.metrics else None
+    return [Telemetry(settings, provider), tracing_plugin(provider, excluded)]
 
 
 def request_recorder(app: Litestar) -> RequestRecorder | None:
