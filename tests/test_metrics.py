@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
@@ -225,7 +226,40 @@ def test_several_worker_processes_are_scraped_as_one(database_url: str) -> None:
         with httpx.Client(base_url=served.base_url, timeout=10) as http:
             for _ in range(20):
                 assert http.get("/tags", headers={"connection": "close"}).status_code == 200
+            time.sleep(metrics.SAMPLE_SECONDS + 0.5)  # every worker has copied its counts into the shared files
             for _ in range(4):  # whichever worker answers the scrape, it reports all of them
                 samples = parse(http.get("/metrics", headers={"connection": "close"}).text)
                 assert value(samples, "posts_api_requests_total", method="GET", path="/tags", status="200") == 20
                 assert value(samples, "posts_api_db_pool_connections", database="default", state="max") == 2 * 3
+
+
+def test_recorded_requests_reach_the_metrics_at_a_sample_or_when_a_route_piles_up() -> None:
+    recorder = metrics.RequestRecorder("/metrics")
+    scope = {"method": "GET", "path_template": "/test/recorder"}
+    labels = {"method": "GET", "path": "/test/recorder"}
+
+    def current() -> tuple[float, float, float]:
+        def read(name: str, **extra: str) -> float:
+            return REGISTRY.get_sample_value(name, {**labels, **extra}) or 0.0
+
+        return (
+            read("posts_api_requests_total", status="200"),
+            read("posts_api_request_statements_total"),
+            read("posts_api_request_duration_seconds_count"),
+        )
+
+    start = current()
+    recorder(scope, 200, 0.002, 3)
+    assert current() == start  # kept in the process until the next sample...
+    metrics.sample()
+    assert current() == (start[0] + 1, start[1] + 3, start[2] + 1)
+    for _ in range(metrics.FLUSH_AT - 1):
+        recorder(scope, 200, 0.002, 1)
+    assert current() == (start[0] + 1, start[1] + 3, start[2] + 1)
+    recorder(scope, 200, 0.002, 1)  # ...or until a route has FLUSH_AT durations waiting
+    piled = metrics.FLUSH_AT
+    assert current() == (start[0] + 1 + piled, start[1] + 3 + piled, start[2] + 1 + piled)
+    recorder({"method": "GET", "path_template": "/metrics"}, 200, 0.002, 0)
+    metrics.sample()
+    scrapes = {"method": "GET", "path": "/metrics", "status": "200"}
+    assert REGISTRY.get_sample_value("posts_api_requests_total", scrapes) is None
