@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from service.settings_source import EnvironmentSource, reading
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the documented development default
 Environment = Literal["development", "test", "production"]
@@ -49,28 +48,6 @@ class ReplicaSettings:
     max_lag: float = 5.0
     check_interval: float = 1.0
     timeout: float = 1.0
-
-
-_environ: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """Each field's variable, exactly as named (its alias), from ``os.environ`` or the mapping ``from_env`` was
-    given; blank values count as unset."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        name = field.alias or field_name
-        environ = _environ.get()
-        value = (os.environ if environ is None else environ).get(name, "").strip()
-        return (value or None), name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, name, _ = self.get_field_value(field, field_name)
-            if value is not None:
-                values[name] = value
-        return values
 
 
 class Settings(BaseSettings):
@@ -288,7 +265,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then the environment (exact names, blanks unset); no dotenv or secret files."""
-        return init_settings, _Environment(settings_cls)
+        return init_settings, EnvironmentSource(settings_cls)
 
     @model_validator(mode="before")
     @classmethod
@@ -380,7 +357,7 @@ class Settings(BaseSettings):
 
         ``serving=False`` (aerich's commands) skips the token secret checks: migrating needs no secret.
         """
-        with _reading(env):
+        with reading(env):
             try:
                 settings = cls()
             except ValidationError as exc:
@@ -388,15 +365,6 @@ class Settings(BaseSettings):
         if serving:
             settings.check_serving()
         return settings
-
-
-@contextmanager
-def _reading(env: Mapping[str, str] | None) -> Iterator[None]:
-    token = _environ.set(env)
-    try:
-        yield
-    finally:
-        _environ.reset(token)
 
 
 def _problems(exc: ValidationError) -> Iterator[str]:
