@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPlugin, PluginProtocol
 
+from service.health.controllers import HealthController
 from service.metrics import RequestRecorder, metrics_controller, sampling
 from service.settings import Settings
 
@@ -33,9 +34,9 @@ class Telemetry(InitPlugin):
             app_config.route_handlers = [*app_config.route_handlers, metrics_controller(self.settings)]
             app_config.lifespan = [*app_config.lifespan, self.sample_metrics]
         if self.provider is not None:
-            from service.tracing import name_span
+            from service.tracing import route_span
 
-            app_config.middleware = [*app_config.middleware, name_span]
+            app_config.middleware = [*app_config.middleware, route_span]
             app_config.lifespan = [*app_config.lifespan, self.stop_tracing]
         return app_config
 
@@ -64,8 +65,8 @@ def telemetry_plugins(settings: Settings) -> list[PluginProtocol]:
     from service.tracing import otlp_exporter, tracer_provider, tracing_plugin
 
     provider = tracer_provider(otlp_exporter())
-    excluded = settings.metrics_path if settings.metrics else None
-    return [Telemetry(settings, provider), tracing_plugin(provider, excluded)]
+    untraced = [HealthController.path, settings.metrics_path] if settings.metrics else [HealthController.path]
+    return [Telemetry(settings, provider), tracing_plugin(provider, untraced)]
 
 
 def request_recorder(app: Litestar) -> RequestRecorder | None:

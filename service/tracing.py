@@ -4,7 +4,8 @@ every request is a server span (continuing the caller's ``traceparent``) with a 
 
 Litestar's OpenTelemetry plugin makes the server spans; OpenTelemetry's asyncpg instrumentation makes the statement
 spans, with the statement text and never its parameters. Written here: the switch, the span named by route
-template once the route is known, and the trace id copied to the request's log lines. Without those variables
+template once the route is known, no statement spans for requests without a server span, and the trace id copied
+to the request's log lines. Without those variables
 nothing from the SDK is imported or created, and no request pays for tracing.
 """
 
@@ -72,23 +73,30 @@ def _note_trace_id(span: Span, scope: Mapping[str, Any]) -> None:
         context.trace_id = format(span.get_span_context().trace_id, "032x")
 
 
-def name_span(app: ASGIApp) -> ASGIApp:
-    """Route middleware: the current server span is named ``METHOD /route/{template}`` with ``http.route`` set."""
+def route_span(app: ASGIApp) -> ASGIApp:
+    """Route middleware: the server span is named ``METHOD /route/{template}`` with ``http.route`` set. A request
+    without a recording span (a health check or scrape, which make none, or one the sampler left out) runs with
+    instrumentation suppressed: its statements make no spans, orphaned or unsampled, and cost nothing to trace."""
     from opentelemetry import trace
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         span = trace.get_current_span()
-        if span.is_recording():
-            route = scope.get("path_template", "")
-            span.update_name(f"{scope.get('method', '')} {route}")
-            span.set_attribute("http.route", route)
+        if not span.is_recording():
+            with suppress_instrumentation():
+                await app(scope, receive, send)
+            return
+        route = scope.get("path_template", "")
+        span.update_name(f"{scope.get('method', '')} {route}")
+        span.set_attribute("http.route", route)
         await app(scope, receive, send)
 
     return middleware
 
 
-def tracing_plugin(provider: TracerProvider, excluded_path: str | None) -> OpenTelemetryPlugin:
-    """Litestar's plugin with ``provider``, plus asyncpg statement spans (instrumented process-wide)."""
+def tracing_plugin(provider: TracerProvider, untraced: list[str]) -> OpenTelemetryPlugin:
+    """Litestar's plugin with ``provider``, plus asyncpg statement spans (instrumented process-wide); requests to
+    the ``untraced`` paths (the balancer's health checks, the scrapes) make no spans."""
     from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
@@ -97,7 +105,7 @@ def tracing_plugin(provider: TracerProvider, excluded_path: str | None) -> OpenT
         tracer_provider=provider,
         scope_span_details_extractor=_span_details,
         server_request_hook_handler=_note_trace_id,
-        exclude=[f"^{excluded_path}$"] if excluded_path else None,
+        exclude=[f"^{path}$" for path in untraced],
         exclude_spans=["receive", "send"],
     )
     return OpenTelemetryPlugin(config)

@@ -130,6 +130,25 @@ async def test_a_request_without_traceparent_starts_a_trace_and_its_log_lines_ca
     assert line["request_id"] == response.headers["x-request-id"]
 
 
+async def test_health_checks_and_scrapes_make_no_spans_not_even_for_their_statements(traced: Traced) -> None:
+    with track_queries() as statements:
+        for path in ("/health", "/metrics"):
+            assert (await traced.client.get(path)).status_code == 200
+    assert statements.count >= 1  # the health check asked the database
+    assert traced.spans() == []
+    assert (await traced.client.get("/tags")).status_code == 200
+    assert sorted(span.kind.name for span in traced.spans()) == ["CLIENT", "SERVER"]
+
+
+async def test_a_request_the_sampler_leaves_out_makes_no_spans(traced: Traced, make_user: MakeUser) -> None:
+    user = await make_user()
+    traced.spans()
+    traced.exporter.clear()
+    unsampled = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"}  # the caller did not sample it: neither do we
+    assert (await traced.client.get(f"/users/{user.id}", headers=unsampled)).status_code == 200
+    assert traced.spans() == []
+
+
 def test_without_the_variables_nothing_of_the_sdk_is_loaded() -> None:
     script = """
 import json, sys
