@@ -211,8 +211,9 @@ def test_the_replay_benchmark_compares_metrics_off_on_and_tracing() -> None:
         assert row is not None, f"no summary row for {name}:\n{result.stdout}"
         off, metrics, traced, sampled = (float(value) for value in row.groups()[:4])
         assert min(off, metrics, traced, sampled) > 0
-        assert float(row[5]) == pytest.approx((metrics - off) / off * 100, abs=0.1)
-        assert float(row[6]) == pytest.approx((traced - off) / off * 100, abs=0.1)
+        # the shares come from the unrounded figures: allow for the rounding of the ones printed
+        assert float(row[5]) == pytest.approx((metrics - off) / off * 100, abs=0.5)
+        assert float(row[6]) == pytest.approx((traced - off) / off * 100, abs=0.5)
 
 
 def test_the_sign_in_flood_benchmark_reports_sign_ins_and_what_the_sign_ups_got() -> None:
