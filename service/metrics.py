@@ -149,10 +149,10 @@ class RequestRecorder:
 
     Each (method, route, status) has an entry made once, where a request adds itself up: two counts and its
     duration appended to a list. ``flush`` (called by ``sample``, or when a list reaches ``FLUSH_AT``) moves them
-    into the metrics in one tight loop. Observing each request's duration as it ends cost about four times as
-    much CPU, measured in the running service (docs/benchmarks.md). Methods outside ``METHODS`` count as ``OTHER``
-    and unrouted paths as ``unmatched``, so what a client sends cannot create series. The metrics path itself is
-    not recorded.
+    into the metrics in one tight loop. Observing each request's duration as it ended cost more than twice the
+    CPU per request, measured in the running service (docs/benchmarks.md). Methods outside ``METHODS`` count as
+    ``OTHER`` and unrouted paths as ``unmatched``, so what a client sends cannot create series. The metrics path
+    itself is not recorded.
     """
 
     def __init__(self, metrics_path: str) -> None:
@@ -223,7 +223,8 @@ def metrics_controller(settings: Settings) -> type[MetricsController]:
 @asynccontextmanager
 async def sampling() -> AsyncIterator[None]:
     """While the block runs, sample every ``SAMPLE_SECONDS`` (each worker, so a scrape of any sees the others);
-    at the end, this process's live gauges leave the multiprocess directory."""
+    at the end, a last sample (the last second's requests are kept) and this process's live gauges leave the
+    multiprocess directory."""
 
     async def every_interval() -> None:
         while True:
@@ -237,6 +238,7 @@ async def sampling() -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        sample()
         if os.environ.get(MULTIPROCESS_DIRECTORY):
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 

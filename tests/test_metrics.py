@@ -263,3 +263,13 @@ def test_recorded_requests_reach_the_metrics_at_a_sample_or_when_a_route_piles_u
     metrics.sample()
     scrapes = {"method": "GET", "path": "/metrics", "status": "200"}
     assert REGISTRY.get_sample_value("posts_api_requests_total", scrapes) is None
+
+
+async def test_the_last_requests_are_kept_when_the_process_stops() -> None:
+    recorder = metrics.RequestRecorder("/metrics")
+    labels = {"method": "GET", "path": "/test/stopping", "status": "200"}
+    before = REGISTRY.get_sample_value("posts_api_requests_total", labels) or 0.0
+    async with metrics.sampling():
+        await asyncio.sleep(0)  # the sampler's first sample has run
+        recorder({"method": "GET", "path_template": "/test/stopping"}, 200, 0.001, 1)
+    assert REGISTRY.get_sample_value("posts_api_requests_total", labels) == before + 1
