@@ -37,12 +37,21 @@ class Telemetry(InitPlugin):
             from service.tracing import route_span
 
             app_config.middleware = [*app_config.middleware, route_span]
-            app_config.lifespan = [*app_config.lifespan, self.stop_tracing]
+            app_config.lifespan = [self.untraced_background, *app_config.lifespan, self.stop_tracing]
         return app_config
 
     @asynccontextmanager
     async def sample_metrics(self, _: Litestar) -> AsyncIterator[None]:
         async with sampling():
+            yield
+
+    @asynccontextmanager
+    async def untraced_background(self, _: Litestar) -> AsyncIterator[None]:
+        """Entered first: what runs outside requests (the start-up check, and the replica monitor, which inherits
+        this context) makes no statement spans: each would be a trace of its own, the monitor's every second."""
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+        with suppress_instrumentation():
             yield
 
     @asynccontextmanager

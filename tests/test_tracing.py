@@ -4,17 +4,21 @@ one nothing of the SDK is loaded."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -25,7 +29,7 @@ from service.db.client import track_queries
 from service.observability import JsonFormatter
 from service.settings import Settings
 from tests.conftest import PASSWORD, MakeUser
-from tests.serving import ROOT
+from tests.serving import ROOT, serve
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -195,3 +199,58 @@ print(json.dumps({
 )
 def test_tracing_is_on_exactly_when_an_endpoint_is_configured(env: dict[str, str], expected: bool) -> None:
     assert tracing.tracing_requested(env) is expected
+
+
+class Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace receiver: every ``POST /v1/traces`` body, decoded."""
+
+    received: ClassVar[list[ExportTraceServiceRequest]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        if self.path == "/v1/traces":
+            Collector.received.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_served_service_exports_its_spans_over_otlp_http(database_url: str) -> None:
+    """The real path: ``python -m service serve`` configured by the standard variables alone, spans sent to a
+    collector over OTLP/HTTP (protobuf) and decoded there."""
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    Collector.received.clear()
+    endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+    try:
+        variables = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "posts-api-test"}
+        with serve(database_url, **variables, OTEL_BSP_SCHEDULE_DELAY="100") as served:
+            headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+            assert httpx.get(f"{served.base_url}/tags", headers=headers).status_code == 200
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and "GET /tags" not in str(Collector.received):
+                time.sleep(0.1)
+    finally:
+        collector.shutdown()
+    spans = [
+        (resource.resource, span)
+        for request in Collector.received
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    names = sorted(span.name for _, span in spans)
+    assert "GET /tags" in names, names
+    assert any(name.startswith("SELECT") for name in names), names
+    # nothing else: the start-up check ran outside any request and made no trace of its own
+    assert [(span.name, span.trace_id.hex()) for _, span in spans if span.trace_id.hex() != TRACE_ID] == []
+    service_names = {
+        attribute.value.string_value
+        for resource, _ in spans
+        for attribute in resource.attributes
+        if attribute.key == "service.name"
+    }
+    assert service_names == {"posts-api-test"}
