@@ -45,6 +45,7 @@ def serve(settings: Settings) -> None:
     """Check (and migrate) the database, then serve HTTP with uvicorn until SIGINT/SIGTERM."""
     from uvicorn.supervisors import Multiprocess
 
+    from service.metrics import prepare_multiprocess_directory
     from service.protocol import ServingConfig
     from service.serving import DrainingServer
 
@@ -67,6 +68,7 @@ def serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    prepare_multiprocess_directory(settings)  # before the workers start: they inherit it
     if config.workers > 1:  # uvicorn's supervisor; its worker processes stop without a drain phase
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return

@@ -39,6 +39,7 @@ from service.security import configure_hashing
 from service.serving import tune_garbage_collector
 from service.settings import Settings
 from service.tags.controllers import TagController
+from service.telemetry import request_recorder, telemetry_plugins
 from service.users.controllers import UserController
 from service.users.schemas import CLOSED_SCHEMAS
 
@@ -104,7 +105,7 @@ class ServiceApp(Litestar):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._observed = RequestLogMiddleware(super().__call__)
+        self._observed = RequestLogMiddleware(super().__call__, on_response=request_recorder(self))
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "if_match": Provide(provide_if_match),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH; traces when OTEL_* variables ask for them
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,

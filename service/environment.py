@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic.fields import FieldInfo
-from pydantic_settings import PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,21 @@ def reading(env: Mapping[str, str] | None) -> Iterator[None]:
         yield
     finally:
         _environ.reset(token)
+
+
+def settings_table(settings_class: type[BaseSettings]) -> str:
+    """A Markdown table of the fields of ``settings_class``: variable, default, meaning."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for field in settings_class.model_fields.values():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        shown = extra.get("shown_default")
+        if shown is None:
+            default = field.default
+            if default is None:
+                shown = "unset"
+            elif isinstance(default, bool):
+                shown = "on" if default else "off"
+            else:
+                shown = f"`{default}`"
+        rows.append(f"| `{field.alias}` | {shown} | {field.description} |")
+    return "\n".join(rows) + "\n"

@@ -49,6 +49,7 @@ class HashingGate:
         self.queue = queue
         self.reserved = reserved
         self.running = 0
+        self.refused = dict.fromkeys(Work, 0)  # read by service.metrics
         self._waiting: dict[Work, deque[asyncio.Future[None]]] = {Work.SIGN_IN: deque(), Work.OTHER: deque()}
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hashing")
 
@@ -74,6 +75,7 @@ class HashingGate:
             self.running += 1
             return
         if not self._room(work):
+            self.refused[work] += 1
             raise HashingBusyError(work)
         turn = asyncio.get_running_loop().create_future()
         self._waiting[work].append(turn)

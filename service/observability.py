@@ -16,6 +16,7 @@ from litestar.enums import ScopeType
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
+from service.correlation import RequestContext, current_request, incoming_trace_id, log_fields
 from service.db.client import track_queries
 from service.edge import CLIENT_DISCONNECTED, allow_head, security_headers
 from service.settings import Settings
@@ -26,7 +27,9 @@ AnyScope = Scope | LifeSpanScope
 AnyReceive = Receive | LifeSpanReceive
 AnySend = Send | LifeSpanSend
 ASGIApp = Callable[[AnyScope, AnyReceive, AnySend], Awaitable[None]]
-_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+ResponseObserver = Callable[[Mapping[str, Any], int, float, int], None]
+"""Called once per answered request with its scope, status, duration (seconds) and SQL statement count."""
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 # Loggers that would print statement parameters (password hashes among them) if they ever reached DEBUG.
 _PARAMETER_LOGGERS = ("tortoise.db_client", "tortoise", "aerich")
 
@@ -40,6 +43,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **log_fields(),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
@@ -83,7 +87,7 @@ def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
     credentials = False
     for name, value in headers:
         if name == _HEADER:
-            if request_id is None and _VALID_REQUEST_ID.match(value):
+            if request_id is None and _VALID_REQUEST_ID.fullmatch(value):
                 request_id = str(value.decode("ascii"))
         elif name == _AUTHORIZATION:
             credentials = True
@@ -99,8 +103,9 @@ class RequestLogMiddleware:
     request's state (``service.edge.client_disconnected``) for the error handlers.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
+        self.on_response = on_response  # the metrics' request recorder (service.metrics), when metrics are on
 
     async def __call__(self, scope: AnyScope, receive: AnyReceive, send: AnySend) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -137,6 +142,8 @@ class RequestLogMiddleware:
                 message = _EMPTY_BODY
             await forward(message)
 
+        # Request and trace ids in every log line of this request (service.correlation).
+        context = current_request.set(RequestContext(request_id, incoming_trace_id(request["headers"])))
         with track_queries() as stats:
             try:
                 await self.app(inner, receive_watching, send_with_headers)
@@ -156,3 +163,6 @@ class RequestLogMiddleware:
                             }
                         },
                     )
+                if self.on_response is not None:
+                    self.on_response(request, status, time.perf_counter() - started, stats.count)
+                current_request.reset(context)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from service.environment import EnvironmentSource, PoolSettings, ReplicaSettings, reading
+from service.environment import EnvironmentSource, PoolSettings, ReplicaSettings, reading, settings_table
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the documented development default
 Environment = Literal["development", "test", "production"]
@@ -243,6 +243,17 @@ class Settings(BaseSettings):
         alias="ACCESS_LOG",
         description="One line per request: method, path, status, duration, SQL statement count and time, request id.",
     )
+    metrics: bool = Field(
+        True,
+        alias="METRICS",
+        description="Serve Prometheus metrics at `METRICS_PATH` on the API port (see [operations](operations.md)).",
+    )
+    metrics_path: str = Field(
+        "/metrics",
+        alias="METRICS_PATH",
+        pattern=r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$",
+        description="Path of the metrics, outside the API's own paths (never in the OpenAPI document).",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         alias="SHUTDOWN_GRACE_SECONDS",
@@ -384,17 +395,4 @@ def _problems(exc: ValidationError) -> Iterator[str]:
 
 def configuration_table() -> str:
     """The Markdown table of every setting (docs/configuration.md), built from the fields above."""
-    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for field in Settings.model_fields.values():
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        shown = extra.get("shown_default")
-        if shown is None:
-            default = field.default
-            if default is None:
-                shown = "unset"
-            elif isinstance(default, bool):
-                shown = "on" if default else "off"
-            else:
-                shown = f"`{default}`"
-        rows.append(f"| `{field.alias}` | {shown} | {field.description} |")
-    return "\n".join(rows) + "\n"
+    return settings_table(Settings)

@@ -6,6 +6,7 @@ failed request."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import tempfile
 import time
@@ -135,3 +136,27 @@ async def test_a_process_stopped_with_sigterm_under_load_fails_no_request(balanc
         assert outcomes["GET 200"] > 100, outcomes
         assert outcomes["POST 201"] > 50, outcomes
         wait_for_servers(balancer.base_url, 1)
+
+
+async def test_the_balancer_gives_a_request_id_to_a_request_without_one(
+    three: tuple[Balancer, list[Served]],
+) -> None:
+    balancer, _ = three
+    async with httpx.AsyncClient(base_url=balancer.base_url) as http:
+        kept = await http.get("/tags", headers={"X-Request-ID": "client-chosen-1"})
+        given = [await http.get("/tags") for _ in range(3)]
+    assert kept.headers["x-request-id"] == "client-chosen-1"
+    ids = [response.headers["x-request-id"] for response in given]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", i) for i in ids), ids
+    assert len(set(ids)) == 3
+
+
+@pytest.mark.parametrize("path", ["/metrics", "//metrics", "/metrics/", "/%6detrics", "/metrics%2f", "/metrics?x=1"])
+async def test_the_balancer_does_not_expose_the_metrics(three: tuple[Balancer, list[Served]], path: str) -> None:
+    balancer, services = three
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{services[0].base_url}/metrics")).status_code == 200  # for the scraper, directly
+        response = await http.get(f"{balancer.base_url}{path}")
+    assert response.status_code == 404
+    assert response.json() == {"status_code": 404, "detail": "Not Found"}
+    assert "posts_api" not in response.text

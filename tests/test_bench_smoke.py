@@ -197,6 +197,25 @@ def test_the_replay_benchmark_measures_every_read_of_both_servers() -> None:
         assert all(float(value) > 0 for value in row.groups())
 
 
+def test_the_replay_benchmark_compares_metrics_off_on_and_tracing() -> None:
+    """``python -m bench.replay --observability`` measures the service without metrics, with them, and with tracing
+    too (every read answered 200 by each variant), and reports the two costs."""
+    result = run_module(
+        "bench.replay", "--observability", "--requests", "64", "--tasks", "4", "--repetitions", "1", "--users", "50"
+    )
+    summary = result.stdout.split("CPU per request, driver replies replayed", 1)[1]
+    number, share = r"([\d.]+)", r"([+-][\d.]+)%"
+    for name in ENDPOINTS[:4]:
+        pattern = rf"^\s+{re.escape(name)}" + rf"\s+{number}" * 4 + rf"\s+{share}" * 3 + "$"
+        row = re.search(pattern, summary, re.MULTILINE)
+        assert row is not None, f"no summary row for {name}:\n{result.stdout}"
+        off, metrics, traced, sampled = (float(value) for value in row.groups()[:4])
+        assert min(off, metrics, traced, sampled) > 0
+        # the shares come from the unrounded figures: allow for the rounding of the ones printed
+        assert float(row[5]) == pytest.approx((metrics - off) / off * 100, abs=0.5)
+        assert float(row[6]) == pytest.approx((traced - off) / off * 100, abs=0.5)
+
+
 def test_the_sign_in_flood_benchmark_reports_sign_ins_and_what_the_sign_ups_got() -> None:
     result = run_module("bench.signin", "--smoke")
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| sign")}

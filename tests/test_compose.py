@@ -211,6 +211,29 @@ def check_invariants(config: Config) -> None:
     assert [published_port_count(entry) for entry in balancer.get("ports", [])] == [1], "one public port"
     volumes = " ".join(str(volume) for volume in balancer.get("volumes", []))
     assert "deploy/haproxy.cfg" in volumes, "the balancer must run deploy/haproxy.cfg (the config the tests run)"
+    check_observability(services)
+
+
+OBSERVABILITY_MOUNTS = {
+    "prometheus": ("deploy/prometheus.yml", "deploy/alerts.yml"),
+    "grafana": ("deploy/grafana/provisioning", "deploy/grafana/dashboards"),
+}
+
+
+def check_observability(services: Config) -> None:
+    """Prometheus and Grafana run only in the ``observability`` profile, on the loopback, with the files in deploy/."""
+    for name, mounts in OBSERVABILITY_MOUNTS.items():
+        assert name in services, f"the observability profile needs {name}"
+        service = services[name]
+        assert service.get("profiles") == ["observability"], f"{name} must start only with --profile observability"
+        for entry in service.get("ports", []):
+            host_ip = entry.get("host_ip") if isinstance(entry, dict) else str(entry).rsplit(":", 2)[0]
+            assert host_ip == "127.0.0.1", f"{name} must publish on the loopback only: {entry}"
+        volumes = " ".join(str(volume) for volume in service.get("volumes", []))
+        for mount in mounts:
+            assert mount in volumes, f"{name} must mount {mount}"
+    for name in set(services) - set(OBSERVABILITY_MOUNTS):
+        assert not services[name].get("profiles"), f"{name} must start with a plain `up`"
 
 
 def test_compose_file_is_accepted_and_keeps_its_invariants() -> None:
@@ -218,6 +241,16 @@ def test_compose_file_is_accepted_and_keeps_its_invariants() -> None:
     if shutil.which("docker-compose"):
         assert source == "docker-compose"
     assert source in ("docker-compose", "docker compose", "pyyaml")
+    check_invariants(config)
+
+
+def test_the_observability_profile_is_accepted() -> None:
+    command = compose_command()
+    if command is None:
+        config = yaml_config(compose_env())
+    else:
+        config = tool_config([*command, "--profile", "observability"], compose_env())
+    assert {"prometheus", "grafana"} <= set(config["services"])
     check_invariants(config)
 
 
@@ -267,6 +300,10 @@ def _set(path: str, value: Any) -> Callable[[Config], None]:
         _set("services.api.ports", ["127.0.0.1:8001:8000"]),
         _set("services.api.environment.FORWARDED_ALLOW_IPS", None),
         _set("services.balancer.ports", ["127.0.0.1:8000-8001:8080"]),
+        _set("services.prometheus.profiles", None),
+        _set("services.grafana.ports", ["3000:3000"]),
+        _set("services.prometheus.volumes", ["prometheus:/prometheus"]),
+        _set("services.api.profiles", ["observability"]),
     ],
     ids=[
         "api-starts-before-migrations-finish",
@@ -283,6 +320,10 @@ def _set(path: str, value: Any) -> Callable[[Config], None]:
         "api-published-past-the-balancer",
         "api-trusts-no-proxy",
         "balancer-publishes-two-ports",
+        "prometheus-always-on",
+        "grafana-published-everywhere",
+        "prometheus-without-its-config",
+        "api-in-a-profile",
     ],
 )
 def test_invariants_catch_a_broken_file(mutate: Callable[[Config], None]) -> None:

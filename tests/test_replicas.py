@@ -4,6 +4,7 @@ service as a real process, and the servers' own statistics (pg_stat_user_tables)
 from __future__ import annotations
 
 import asyncio
+import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from tests.replication import (
     wait_for_replay,
 )
 from tests.serving import Served, serve
+from tests.test_metrics import parse, value
 
 FAST_CHECKS = {"DATABASE_REPLICA_CHECK_INTERVAL": "0.2", "DATABASE_REPLICA_MAX_LAG": "1"}
 
@@ -230,6 +232,28 @@ async def test_an_unreachable_replica_is_skipped_from_the_start(urls: tuple[str,
             ("replica_2", "ok"),
         ]
         assert set(await _read_continuously(served.base_url, "/posts", seconds=1)) == {200}
+
+
+async def test_the_metrics_report_each_replica_and_its_pool(urls: tuple[str, list[str]]) -> None:
+    primary, replicas = urls
+    nowhere = "postgres://posts:posts@127.0.0.1:1/posts"
+    with serve(primary, DATABASE_REPLICA_URLS=f"{nowhere},{replicas[1]}", **FAST_CHECKS) as served:
+        await _wait_for_replica_status(served.base_url, "ok", index=1)
+        assert set(await _read_continuously(served.base_url, "/posts", seconds=0.5)) == {200}
+        async with httpx.AsyncClient(base_url=served.base_url) as http:
+            samples = parse((await http.get("/metrics")).text)
+    statuses, lag = "posts_api_db_replica_status", "posts_api_db_replica_lag_seconds"
+    pool = "posts_api_db_pool_connections"
+    assert value(samples, statuses, replica="replica_1", status="unavailable") == 1
+    assert value(samples, statuses, replica="replica_1", status="ok") == 0
+    assert value(samples, statuses, replica="replica_2", status="ok") == 1
+    assert value(samples, statuses, replica="replica_2", status="unavailable") == 0
+    assert math.isnan(value(samples, lag, replica="replica_1"))
+    assert 0 <= value(samples, lag, replica="replica_2") <= float(FAST_CHECKS["DATABASE_REPLICA_MAX_LAG"])
+    default_max = Settings.model_fields["db_pool_max"].default
+    assert value(samples, pool, database="replica_2", state="max") == default_max
+    assert value(samples, pool, database="replica_2", state="open") >= 1
+    assert value(samples, pool, database="default", state="max") == default_max
 
 
 def test_replica_settings() -> None:

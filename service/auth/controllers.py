@@ -15,6 +15,7 @@ from service.auth.schemas import LoginForm, Token
 from service.conditional import NO_VALIDATORS
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, RateLimitedError
 from service.hashing import HashingBusyError
+from service.metrics import SIGN_IN_REFUSALS
 from service.security import issue_token, verify_password
 
 
@@ -45,15 +46,18 @@ class AuthController(Controller):
         email = data.username.lower()
         limits = queries.throttle_limits(email, request.client.host if request.client else None, settings)
         if (wait := await queries.seconds_blocked(limits)) or (wait := await queries.reserve_attempt(limits)):
+            SIGN_IN_REFUSALS.labels("throttled").inc()
             raise RateLimitedError(headers={"Retry-After": str(wait)})
         user = await queries.fetch_user_by_email(email)
         try:
             matches = await verify_password(user.password_hash if user else None, data.password)
         except HashingBusyError:
             await queries.give_back(limits)
+            SIGN_IN_REFUSALS.labels("hashing_busy").inc()
             raise
         if not matches or user is None:
             await queries.delete_expired(limits)
+            SIGN_IN_REFUSALS.labels("wrong_credentials").inc()
             raise unauthorized("Incorrect email or password")
         await queries.signed_in(limits)
         token = issue_token(user.id, user.token_version, settings.jwt_secret, settings.jwt_ttl_seconds)

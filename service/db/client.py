@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -153,11 +154,13 @@ class Turns:
     and under load every request waits for a turn).
     """
 
-    __slots__ = ("free", "waiters")
+    __slots__ = ("free", "timed_out", "waited", "waiters")
 
     def __init__(self, size: int) -> None:
         self.free = size
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.waited = 0  # takes that had to wait, and those that gave up (read by service.metrics)
+        self.timed_out = 0
 
     async def take(self, timeout: float | None) -> None:
         """Take a turn, waiting behind earlier callers; ``TimeoutError`` after ``timeout`` seconds of waiting."""
@@ -167,7 +170,8 @@ class Turns:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self.waiters.append(waiter)
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        self.waited += 1
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter, self)
         try:
             await waiter
         except BaseException:
@@ -189,8 +193,9 @@ class Turns:
         self.free += 1
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
+def _expire(waiter: asyncio.Future[None], turns: Turns) -> None:
     if not waiter.done():
+        turns.timed_out += 1
         waiter.set_exception(TimeoutError())
 
 
@@ -210,6 +215,7 @@ class BoundedPool(_Pool):
     """
 
     acquire_timeout: float | None = None
+    connection_name = "default"
 
     def __init__(self, *args: Any, max_size: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, max_size=max_size, **kwargs)
@@ -291,6 +297,8 @@ class ServiceDBClient(AsyncpgDBClient):
         options.update(kwargs)
         pool = BoundedPool(None, record_class=asyncpg.Record, **options)
         pool.acquire_timeout = self.acquire_timeout
+        pool.connection_name = self.connection_name
+        open_pools.add(pool)
         return await pool
 
     async def _take_migration_lock(self, pool_kwargs: dict[str, Any]) -> None:
@@ -313,5 +321,8 @@ class ServiceDBClient(AsyncpgDBClient):
                 connection, self._lock_connection = self._lock_connection, None
                 await connection.close()  # ends the session, which releases its advisory lock
 
+
+open_pools: weakref.WeakSet[BoundedPool] = weakref.WeakSet()
+"""The pools this process has opened (closed ones leave when collected; ``service.metrics`` reads them)."""
 
 client_class = ServiceDBClient
