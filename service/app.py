@@ -35,6 +35,7 @@ from service.openapi import finish_document
 from service.orm import use_fast_path
 from service.params import check_parameters
 from service.posts.controllers import PostController, UserPostController
+from service.responses import SchemaResponse
 from service.security import configure_hashing
 from service.serving import tune_garbage_collector
 from service.settings import Settings
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH; traces when OTEL_* variables ask for them
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
+        response_class=SchemaResponse,
         debug=False,
     )
     app = ServiceApp.from_config(config)

@@ -18,10 +18,11 @@ from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter
-from litestar.serialization import encode_json, get_serializer
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED, HTTP_428_PRECONDITION_REQUIRED
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from pydantic import BaseModel
+
+from service.responses import render_json
 
 TAGGED_METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT"})
 """Methods whose 200/201 answer carries a representation, hence an ``ETag``."""
@@ -75,21 +76,20 @@ class PreconditionRequiredError(HTTPException):
 class IfMatch:
     """The request's ``If-Match`` condition, checked by the write against the representation it locked.
 
-    ``render`` gives a representation's bytes exactly as the handler's response would (Litestar's JSON encoding
-    with the handler's type encoders), so the tag compared is the one a read of it carried.
+    The current representation is rendered as responses render it (``render_json``), so the tag compared is the
+    one a read of it carried.
     """
 
-    __slots__ = ("header", "render")
+    __slots__ = ("header",)
 
-    def __init__(self, header: str | None, render: Callable[[Any], bytes] = encode_json) -> None:
+    def __init__(self, header: str | None) -> None:
         self.header = header
-        self.render = render
 
     def check(self, current: BaseModel | None) -> None:
         """PreconditionFailedError unless ``current`` (None: no such resource) satisfies the condition."""
         if self.header is None:
             return
-        tag = None if current is None else entity_tag(self.render(current))
+        tag = None if current is None else entity_tag(render_json(current))
         if not listed(self.header, tag, weak=False):
             raise PreconditionFailedError(headers={"ETag": tag} if tag else None)
 
@@ -125,8 +125,7 @@ async def provide_if_match(
         if request.app.state.get(REQUIRE_IF_MATCH, False):
             raise PreconditionRequiredError()
         return NO_CONDITION
-    serializer = get_serializer(request.route_handler.resolve_type_encoders())
-    return IfMatch(header, lambda content: encode_json(content, serializer))
+    return IfMatch(header)
 
 
 def conditional_requests(app: ASGIApp) -> ASGIApp:

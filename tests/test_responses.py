@@ -1,5 +1,6 @@
-"""Responses are the bytes pydantic writes for the response schemas (``to_json``), as Litestar encodes them with
-the app's own type encoders: the JSON of every response schema is pydantic's, whatever values it holds."""
+"""Responses are the bytes pydantic writes for the response schemas (``to_json``), and the same bytes Litestar's own
+encoding (the app's type encoders) would write: the JSON of every response schema is pydantic's, whatever values it
+holds, whichever of the two writes it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar import MediaType
 from litestar.handlers import HTTPRouteHandler
 from litestar.pagination import OffsetPagination
 from litestar.serialization import encode_json, get_serializer
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 import service.app
+from service.responses import SchemaResponse
 from service.settings import Settings
 
 ZONES = st.sampled_from([UTC, ZoneInfo("UTC"), timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))])
@@ -35,8 +38,9 @@ def response_schemas() -> set[type[BaseModel]]:
             returned = handler.parsed_fn_signature.return_type.annotation
             if get_origin(returned) is OffsetPagination:
                 (returned,) = get_args(returned)
-            if isinstance(returned, type) and issubclass(returned, BaseModel):
-                found.add(returned)
+            for candidate in get_args(returned) if get_origin(returned) in (Union, UnionType) else (returned,):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    found.add(candidate)
     return found
 
 
@@ -76,13 +80,29 @@ def instances(schema: type[BaseModel]) -> st.SearchStrategy[BaseModel]:
     return st.fixed_dictionaries(fields).map(lambda data: schema.model_construct(**data))
 
 
-def render(content: Any) -> bytes:
-    """What the app sends for ``content``: Litestar's encoding with the app's type encoders."""
+def litestar_encoding(content: Any) -> bytes:
+    """What Litestar's own encoding with the app's type encoders writes for ``content``."""
     return encode_json(content, serializer=get_serializer(APP.type_encoders))
 
 
+def render(content: Any) -> bytes:
+    """What the app sends for ``content``: its response class's rendering."""
+    return SchemaResponse(content).render(content, MediaType.JSON)
+
+
 def test_the_response_schemas_are_found() -> None:
-    assert {schema.__name__ for schema in SCHEMAS} >= {"PostRead", "UserRead", "UserDetailRead", "TagRead"}
+    assert {schema.__name__ for schema in SCHEMAS} >= {
+        "PostRead",
+        "UserRead",
+        "PublicUserRead",
+        "UserDetailRead",
+        "PublicUserDetailRead",
+        "TagRead",
+    }
+
+
+def test_the_app_sends_schemas_through_its_response_class() -> None:
+    assert APP.response_class is SchemaResponse
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema.__name__)
@@ -90,6 +110,6 @@ def test_the_response_schemas_are_found() -> None:
 @given(data=st.data())
 def test_responses_are_the_bytes_pydantic_writes(schema: type[BaseModel], data: st.DataObject) -> None:
     item = data.draw(instances(schema))
-    assert render(item) == to_json(item)
+    assert render(item) == to_json(item) == litestar_encoding(item)
     page = OffsetPagination(items=data.draw(st.lists(instances(schema), max_size=3)), limit=20, offset=0, total=7)
-    assert render(page) == to_json(page)
+    assert render(page) == to_json(page) == litestar_encoding(page)

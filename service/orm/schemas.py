@@ -1,7 +1,12 @@
-"""Response schemas filled from model instances by a plan made once per schema, through pydantic's public
-``model_construct`` (no second validation of what the typed model fields already hold).
+"""Response schemas filled from model instances by a plan made once per schema, as pydantic's ``model_construct``
+fills them (no second validation of what the typed model fields already hold).
 
-With ``ORM_FAST_PATH`` off, ``from_orm(schema)`` validates instead (``model_validate``, from attributes).
+For a schema ``model_construct`` would fill with nothing but the values given (every field given, no aliases, no
+``extra="allow"``, no private attributes, no ``model_post_init``, not a root model) the generated builder does what
+``model_construct`` then does, without its loop over the fields: set ``__dict__``, ``__pydantic_fields_set__``,
+``__pydantic_extra__`` and ``__pydantic_private__`` (pydantic's documented instance attributes). Any other schema
+goes through ``model_construct`` itself. With ``ORM_FAST_PATH`` off, ``from_orm(schema)`` validates instead
+(``model_validate``, from attributes).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ def _plan(schema: type[BaseModel]) -> Callable[[Any], Any]:
         "_fast": FAST,
         "_construct": schema.model_construct,
         "_validate": schema.model_validate,
+        "_schema": schema,
+        "_new": object.__new__,
+        "_set": object.__setattr__,
+        "_fields": frozenset(schema.model_fields),
     }
     arguments = []
     for index, (name, info) in enumerate(schema.model_fields.items()):
@@ -63,15 +72,32 @@ def _plan(schema: type[BaseModel]) -> Callable[[Any], Any]:
         expression, helpers = _expression(schema, name, info.annotation, befores[0] if befores else None, index)
         namespace.update(helpers)
         arguments.append(f"{name}={expression}")
-    source = (
-        "def build(o):\n"
-        "    if not _fast.on:\n"
-        "        return _validate(o)\n"
-        f"    return _construct({', '.join(arguments)})\n"
-    )
+    if _filled_by_values_alone(schema):
+        values = ", ".join(f"{argument.split('=', 1)[0]!r}: {argument.split('=', 1)[1]}" for argument in arguments)
+        construct = (
+            "    m = _new(_schema)\n"
+            f"    _set(m, '__dict__', {{{values}}})\n"
+            "    _set(m, '__pydantic_fields_set__', set(_fields))\n"
+            "    _set(m, '__pydantic_extra__', None)\n"
+            "    _set(m, '__pydantic_private__', None)\n"
+            "    return m\n"
+        )
+    else:
+        construct = f"    return _construct({', '.join(arguments)})\n"
+    source = "def build(o):\n    if not _fast.on:\n        return _validate(o)\n" + construct
     exec(compile(source, f"<from_orm {schema.__name__}>", "exec"), namespace)  # noqa: S102 - code built above
     build: Callable[[Any], Any] = namespace["build"]
     return build
+
+
+def _filled_by_values_alone(schema: type[BaseModel]) -> bool:
+    """Whether ``model_construct`` with every field given only sets the instance's attributes (see the module)."""
+    return not (
+        schema.__pydantic_post_init__
+        or schema.__pydantic_root_model__
+        or schema.__private_attributes__
+        or schema.model_config.get("extra") == "allow"
+    )
 
 
 def _one_argument(func: Callable[..., Any]) -> Callable[[Any], Any]:
