@@ -73,7 +73,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 TESTS = Path(__file__).resolve().parent
-BOTH_MODES = ("users", "posts", "tags", "auth", "test_query_budget.py", "test_conditional.py", "test_idempotency.py")
+BOTH_MODES = (
+    "users",
+    "posts",
+    "tags",
+    "auth",
+    "test_cursors.py",
+    "test_query_budget.py",
+    "test_conditional.py",
+    "test_idempotency.py",
+)
 """The feature tests (every route's contract, errors included) and the statement budgets: run with the fast path
 on and off (``ORM_FAST_PATH``), as ``[fast]`` and ``[plain]``."""
 

@@ -86,6 +86,34 @@ async def test_read_endpoints_cost_a_fixed_number_of_statements(
     assert await statements(client, method, path) == budget[orm_mode]
 
 
+# A page asked for by cursor (a list's second page): no count; the posts' tags inline (fast) or two more (plain).
+CURSOR_BUDGETS = [
+    ("/posts?limit=2", both(1, 3)),
+    ("/posts?tag=common&q=post&author_id={user}&order=title&limit=2", both(1, 3)),
+    ("/users/{user}/posts?limit=2&order=-title", both(1, 3)),
+    ("/users?limit=2&order=name", both(1, 1)),
+    ("/tags?limit=2", both(1, 1)),
+]
+
+
+@pytest.mark.parametrize(("template", "budget"), CURSOR_BUDGETS, ids=[t for t, _ in CURSOR_BUDGETS])
+@pytest.mark.parametrize("rows", [5, 50])
+async def test_cursor_pages_cost_a_fixed_number_of_statements(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_post: MakePost,
+    template: str,
+    budget: Budget,
+    rows: int,
+    orm_mode: str,
+) -> None:
+    author, _ = await seed(make_user, make_post, rows)
+    path = template.format(user=author.id)
+    cursor = (await client.get(path)).json()["next_cursor"]
+    assert cursor is not None
+    assert await statements(client, "GET", f"{path}&cursor={cursor}") == budget[orm_mode]
+
+
 async def test_me_costs_one_statement(client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers) -> None:
     # in both modes: the caller, whose row is the response
     user = await make_user()

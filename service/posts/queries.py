@@ -16,6 +16,7 @@ from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.orm import TOTAL, compiled, from_orm, page_total, release
+from service.pages import Page, Paging, SortValue, after, split, start_values
 from service.posts import schemas
 from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
@@ -67,15 +68,28 @@ def _total(author_id: int | None, tag: str | None, q: str | None) -> Subquery:
     return Subquery(_matching(author_id, tag, q).count())
 
 
-@compiled("limit", "offset", "author_id", "tag", "q")
+@compiled("limit", "offset", "author_id", "tag", "q", "after_value", "after_id")
 def _post_page(
-    limit: int, offset: int | None, author_id: int | None, tag: str | None, q: str | None, order: str
+    limit: int,
+    offset: int | None,
+    author_id: int | None,
+    tag: str | None,
+    q: str | None,
+    order: str,
+    after_value: SortValue | None = None,
+    after_id: int | None = None,
 ) -> QuerySet[Post]:
-    """A page of posts. The first (``offset`` None) carries how many match in all (``TOTAL``, a subquery) and,
-    having no offset, its tags inline; a later page skips ``offset`` rows and prefetches its tags in a statement
-    of its own (an inlined subquery would also run for every skipped row)."""
+    """A page of posts. The first (``offset`` and ``after_id`` None) carries how many match in all (``TOTAL``, a
+    subquery) and, having no offset, its tags inline; a page after a cursor's position (``after_value``,
+    ``after_id``) inlines its tags too but is not counted; a later offset page skips ``offset`` rows and prefetches
+    its tags in a statement of its own (an inlined subquery would also run for every skipped row)."""
     posts = _matching(author_id, tag, q).order_by(*sort_terms(order)).limit(limit)
-    posts = posts.annotate(**{TOTAL: _total(author_id, tag, q)}) if offset is None else posts.offset(offset)
+    if after_id is not None:
+        posts = posts.filter(after(order, after_value, after_id))
+    elif offset is None:
+        posts = posts.annotate(**{TOTAL: _total(author_id, tag, q)})
+    if offset is not None:
+        posts = posts.offset(offset)
     return _with_author_and_tags(posts)
 
 
@@ -122,34 +136,39 @@ async def count_posts(author_id: int | None = None, tag: str | None = None, q: s
 
 
 async def list_posts(
-    limit: int,
-    offset: int,
+    paging: Paging,
     *,
     author_id: int | None = None,
     tag: str | None = None,
     q: str | None = None,
-    order: str = "-created_at",
     author_must_exist: bool = False,
-) -> tuple[list[schemas.PostRead], int]:
-    """A page of posts (with authors and tags) matching the filters, and how many match in all.
+) -> Page[schemas.PostRead]:
+    """A page of posts (with authors and tags) matching the filters, with how many match in all unless it is
+    asked for by cursor.
 
-    The first page is one statement (its total and tags subqueries of it). A later page counts first, then reads
-    the page and its tags (three statements; one past the end, which costs no walk through the skipped rows).
-    With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
+    The first page is one statement (its total and tags subqueries of it), and so is a cursor page (no total). A
+    later offset page counts first, then reads the page and its tags (three statements; one past the end, which
+    costs no walk through the skipped rows). Each page reads one row more than it shows, to know whether another
+    follows. With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
     """
     tag = lower_case_tag(trim(tag)) if tag is not None else None
     q = (q.strip() or None) if q is not None else None
-    if offset == 0:
+    limit, offset, order = paging.limit + 1, paging.offset, paging.order
+    total: int | None = None
+    if paging.start is not None:
+        posts = await _post_page(limit, None, author_id, tag, q, order, **start_values(paging.start))
+    elif not offset:
         posts = await _post_page(limit, None, author_id, tag, q, order)
         total = page_total(posts)
     else:
         total = await count_posts(author_id, tag, q)
         posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
-    if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
+    if not total and not posts and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    page = [_read_post(post) for post in posts]
+    shown, more = split(posts, paging.limit)
+    page = [_read_post(post) for post in shown]
     release(posts, "tags")
-    return page, total
+    return paging.page(page, total, more)
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:
