@@ -18,8 +18,9 @@ from litestar.params import QueryParameter
 from tortoise.expressions import Q
 
 T = TypeVar("T")
-SortValue = str | datetime
-"""A row's value in a sort column other than id (``created_at``, ``title``, ``name``)."""
+SortValue = str | datetime | float
+"""A row's value in a sort column other than id (``created_at``, ``title``, ``name``; ``rank``, a search's
+relevance)."""
 
 CURSOR_LENGTH = 2048
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
@@ -78,7 +79,12 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of unpadded base64url ``text``, which must be their one spelling (ValueError otherwise: the
+    unused low bits of the last character would let one cursor be written several ways)."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 def _refused(message: str) -> ValidationException:
@@ -118,13 +124,16 @@ class Paging:
         column = sort_column(self.order)
         if column == "created_at":
             value = datetime.fromisoformat(value)
+        elif column == "rank":
+            value = float(value)
         return Position(None if column == "id" else value, int(last_id))
 
-    def page(self, items: Sequence[T], total: int | None, more: bool) -> Page[T]:
-        """The response for ``items`` (at most ``limit``); ``more`` when a row follows the last one."""
+    def page(self, items: Sequence[T], total: int | None, more: bool, last: Any = None) -> Page[T]:
+        """The response for ``items`` (at most ``limit``); ``more`` when a row follows the last one, whose sort value
+        and id are read off ``last`` (by default the last item)."""
         next_cursor = None
         if more and items:
-            last: Any = items[-1]
+            last = items[-1] if last is None else last
             column = sort_column(self.order)
             next_cursor = self.cursor(Position(None if column == "id" else getattr(last, column), last.id))
         return Page(list(items), self.limit, self.offset, total, next_cursor)

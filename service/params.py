@@ -31,6 +31,16 @@ Search = Annotated[
     ),
 ]
 
+Words = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        pattern=ONE_LINE,
+        description="Full-text search of titles and bodies: posts containing every word, in any form (searching"
+        " running finds runs), most relevant first unless order says otherwise (one line, at most 200 characters)",
+    ),
+]
+
 TagFilter = Annotated[
     str | None,
     QueryParameter(max_length=200, pattern=ONE_LINE, description="Only posts with this tag"),

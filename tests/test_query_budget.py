@@ -42,11 +42,15 @@ READ_BUDGETS = [
     ("GET", "/posts?limit=100", both(1, 3)),  # page with authors, tags and the counter
     ("GET", "/posts?tag=common&q=post&author_id={user}&order=title&limit=100", both(1, 3)),
     ("GET", "/posts/{post}", both(1, 3)),  # post + author (joined) + its tags (prefetch)
+    # a full-text search page: ranked posts with authors, tags and the count of matches (a subquery)
+    ("GET", "/posts?search=post&limit=100", both(1, 3)),
+    ("GET", "/posts?search=post&tag=common&order=title&limit=100", both(1, 3)),
     ("GET", "/tags?limit=100", both(2, 2)),  # count, page with post counts
     # a later page: the count, the page, its tags (prefetch: bounded by the page, never inlined)
     ("GET", "/posts?offset=1", both(3, 4)),
     ("GET", "/users?offset=1", both(2, 2)),
     ("GET", "/posts?offset=1000", both(1, 1)),  # past the end: the count alone
+    ("GET", "/posts?search=post&offset=1", both(3, 4)),
     ("GET", "/users?offset=1000", both(1, 1)),
 ]
 
@@ -90,6 +94,7 @@ async def test_read_endpoints_cost_a_fixed_number_of_statements(
 CURSOR_BUDGETS = [
     ("/posts?limit=2", both(1, 3)),
     ("/posts?tag=common&q=post&author_id={user}&order=title&limit=2", both(1, 3)),
+    ("/posts?search=post&limit=2", both(1, 3)),  # by relevance: the cursor carries the last rank
     ("/users/{user}/posts?limit=2&order=-title", both(1, 3)),
     ("/users?limit=2&order=name", both(1, 1)),
     ("/tags?limit=2", both(1, 1)),

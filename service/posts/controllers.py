@@ -14,10 +14,10 @@ from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
 from service.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENT
 from service.pages import Cursor, Page, paging
-from service.params import IN_DIGITS, Limit, Offset, PostId, Search, TagFilter, UserId
+from service.params import IN_DIGITS, Limit, Offset, PostId, Search, TagFilter, UserId, Words
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
-from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate
+from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate, SearchOrder
 from service.schemas import INT64_MAX, INT64_MIN
 
 
@@ -41,12 +41,21 @@ class PostController(Controller):
         ] = None,
         tag: TagFilter = None,
         q: Search = None,
-        order: PostOrder = "-created_at",
+        search: Words = None,
+        order: SearchOrder = None,
     ) -> Page[PostRead]:
-        """A page of posts with their authors and tags, newest first unless ``order`` says otherwise; the next page
-        by ``cursor`` (the page's ``next_cursor``) or by ``offset``."""
-        page = paging(settings.jwt_secret, "posts", limit, offset, cursor, order, author_id=author_id, tag=tag, q=q)
-        return await queries.list_posts(page, author_id=author_id, tag=tag, q=q)
+        """A page of posts with their authors and tags, newest first (with ``search``, most relevant first) unless
+        ``order`` says otherwise; the next page by ``cursor`` (the page's ``next_cursor``) or by ``offset``."""
+        search = (search.strip() or None) if search is not None else None
+        order = order or ("-created_at" if search is None else "-rank")
+        if order == "-rank" and search is None:
+            order = "-id"  # every post is as relevant: ties broken by id
+        page = paging(
+            settings.jwt_secret, "posts", limit, offset, cursor, order, author_id=author_id, tag=tag, q=q, search=search
+        )
+        return await queries.list_posts(
+            page, author_id=author_id, tag=tag, q=q, search=search, language=settings.search_language
+        )
 
     @get("/{post_id:int}", summary="Get a post", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def get_post(self, post_id: PostId) -> PostRead:
@@ -110,5 +119,6 @@ class UserPostController(Controller):
         order: PostOrder = "-created_at",
     ) -> Page[PostRead]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
-        page = paging(settings.jwt_secret, "posts", limit, offset, cursor, order, author_id=user_id, tag=None, q=None)
+        filters = {"author_id": user_id, "tag": None, "q": None, "search": None}
+        page = paging(settings.jwt_secret, "posts", limit, offset, cursor, order, **filters)
         return await queries.list_posts(page, author_id=user_id, author_must_exist=True)
