@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from litestar import Request
 from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, PathParameter, QueryParameter
 
 from service.schemas import INT64_MAX, INT64_MIN, SingleLine
@@ -38,6 +39,7 @@ Words = Annotated[
         pattern=ONE_LINE,
         description="Full-text search of titles and bodies: posts containing every word, in any form (searching"
         " running finds runs), most relevant first unless order says otherwise (one line, at most 200 characters)",
+        examples=[Example(summary="Posts about running shoes, most relevant first", value="running shoes")],
     ),
 ]
 
