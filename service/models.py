@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import Tortoise, fields
+from tortoise.contrib.postgres.fields import TSVectorField
+from tortoise.contrib.postgres.indexes import GinIndex
 from tortoise.models import Model
 
 APP_LABEL = "models"
@@ -62,10 +64,23 @@ class Post(Model):
     )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    search_vector = TSVectorField(
+        stored=False,
+        null=True,
+        description="Title (weight A) and body (B), kept by a trigger (migration 5) in the database's search language",
+    )
 
     class Meta:
         table = "posts"
-        indexes = (("author_id", "created_at", "id"), ("created_at", "id"), ("title", "id"))
+        indexes = (
+            ("author_id", "created_at", "id"),
+            ("created_at", "id"),
+            ("title", "id"),
+            GinIndex(fields=("search_vector",), name="idx_posts_search_vector"),
+        )
+
+    class PydanticMeta:
+        exclude = ("search_vector",)
 
 
 class Profile(Model):

@@ -9,17 +9,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from litestar import Request
 from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
-from litestar.pagination import OffsetPagination
+from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, PathParameter, QueryParameter
 
 from service.schemas import INT64_MAX, INT64_MIN, SingleLine
 
-T = TypeVar("T")
 IN_DIGITS = "written in ASCII digits (an optional leading -, no leading zeros)"
 ONE_LINE = f"^[^{SingleLine.forbidden}]*$"
 """The pattern of a one-line query string: no control characters, no line breaks (as ``SingleLine``)."""
@@ -30,6 +29,17 @@ Search = Annotated[
         max_length=200,
         pattern=ONE_LINE,
         description="Case-insensitive substring to look for (one line, at most 200 characters)",
+    ),
+]
+
+Words = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        pattern=ONE_LINE,
+        description="Full-text search of titles and bodies: posts containing every word, in any form (searching"
+        " running finds runs), most relevant first unless order says otherwise (one line, at most 200 characters)",
+        examples=[Example(summary="Posts about running shoes, most relevant first", value="running shoes")],
     ),
 ]
 
@@ -49,16 +59,16 @@ PostId = Annotated[int, id_parameter("The post's")]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description=f"Page size, 1..100, {IN_DIGITS}.")]
 Offset = Annotated[
-    int,
-    QueryParameter(ge=0, le=INT64_MAX, description=f"Rows to skip, {IN_DIGITS}; past the end gives an empty page."),
+    int | None,
+    QueryParameter(
+        ge=0,
+        le=INT64_MAX,
+        description=f"Rows to skip (0 when left out), {IN_DIGITS}; past the end gives an empty page. Not with cursor.",
+        schema_extra={"minimum": 0},  # Litestar leaves a bound of 0 out of an optional parameter's schema
+    ),
 ]
 
 SORT_HELP = "Sort key; a leading - sorts descending (ties are broken by id)."
-
-
-def page_of(items: list[T], total: int, limit: int, offset: int) -> OffsetPagination[T]:
-    """The contract's page: ``{"items", "limit", "offset", "total"}``."""
-    return OffsetPagination(items=items, limit=limit, offset=offset, total=total)
 
 
 INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")

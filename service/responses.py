@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import MediaType, Response
-from litestar.pagination import OffsetPagination
 from litestar.serialization import default_serializer
 from litestar.types import Serializer
 from pydantic import BaseModel
 from pydantic_core import to_json
 
+from service.pages import Page
 
-def render_json(content: BaseModel | OffsetPagination[Any]) -> bytes:
+
+def render_json(content: BaseModel | Page[Any]) -> bytes:
     """The JSON of a response schema or a page of them, as pydantic writes it."""
     return to_json(content)
 
@@ -28,6 +29,6 @@ class SchemaResponse(Response[Any]):
     """A Litestar response whose pydantic content (or page of it) is encoded by ``render_json``."""
 
     def render(self, content: Any, media_type: str, enc_hook: Serializer = default_serializer) -> bytes:
-        if media_type == MediaType.JSON and isinstance(content, BaseModel | OffsetPagination):
+        if media_type == MediaType.JSON and isinstance(content, BaseModel | Page):
             return render_json(content)
         return super().render(content, media_type, enc_hook)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.environment import EnvironmentSource, PoolSettings, ReplicaSettings, reading, settings_table
@@ -108,11 +108,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="HOST", description="Address to listen on.")
     port: int = Field(8000, alias="PORT", ge=0, le=65535, description="Port to listen on.")
     workers: int = Field(
-        1,
-        alias="WORKERS",
-        ge=1,
-        le=64,
-        description="Server processes (see [operations](operations.md) for how many to run).",
+        1, alias="WORKERS", ge=1, le=64, description="Server processes (see [operations](operations.md) for how many)."
+    )
+    search_language: str = Field(
+        "english",
+        alias="SEARCH_LANGUAGE",
+        pattern=r"^[a-z_]{1,63}$",
+        description="Text search configuration of `GET /posts?search=`: as in the database's `search_config`.",
     )
     jwt_secret: str = Field(
         DEV_JWT_SECRET,
@@ -291,15 +293,12 @@ class Settings(BaseSettings):
             return {**values, "MIGRATE_ON_START": url is None}
         return values
 
-    @field_validator("environment", mode="before")
+    @field_validator("environment", "log_level", mode="before")
     @classmethod
-    def _lower_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_case(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    def _case(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if info.field_name == "environment" else value.upper()
 
     @field_validator("database_url")
     @classmethod

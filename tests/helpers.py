@@ -14,7 +14,7 @@ PUBLIC_USER_KEYS = USER_KEYS - {"email"}
 PUBLIC_USER_DETAIL_KEYS = USER_DETAIL_KEYS - {"email"}
 POST_SUMMARY_KEYS = {"id", "title", "author_id", "created_at"}
 POST_KEYS = {"id", "title", "body", "author_id", "author", "tags", "created_at", "updated_at"}
-PAGE_KEYS = {"items", "limit", "offset", "total"}
+PAGE_KEYS = {"items", "limit", "offset", "total", "next_cursor"}
 PROFILE_KEYS = {"bio", "website"}
 TAG_KEYS = {"id", "name", "post_count"}
 

@@ -12,6 +12,11 @@ seed each time (a failure's report shows the command that replays it)::
 
     FUZZ_EXAMPLES=1000 FUZZ_SEED=random .venv/bin/pytest tests/test_fuzz.py
 
+A list's ``cursor`` is valid only as a ``next_cursor`` the service handed out for the same list, filters and order,
+and never with ``offset`` (the parameters' descriptions say so; OpenAPI cannot state either rule): a positive case
+with a cursor gets a real one for its own query, fetched from the server, and loses its offset
+(``with_real_cursor``). Negative cases keep whatever cursor was generated, which the service must refuse.
+
 Each operation is a test item named after it (``-k 'PATCH and posts'`` selects one); under pytest 9.2 the items
 share one node id, since schemathesis' collector sets only their names.
 """
@@ -26,7 +31,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import Case, checks
+from schemathesis import Case, GenerationMode, checks
 
 from tests.fuzzing import Account, Budget, openapi_document, schemathesis_config
 from tests.serving import Served, serve
@@ -70,20 +75,52 @@ def test_every_operation_conforms_to_the_document(case: Case, fuzz_server: Serve
     send_and_check(case, fuzz_server.base_url, account)
 
 
+def with_real_cursor(case: Case, base_url: str) -> None:
+    """Give a positive case that carries a cursor the service's own cursor for its list, filters and order (or
+    none, when the list has no second page), and no offset."""
+    query = case.query
+    if not query or "cursor" not in query:
+        return  # (case.meta is not read: reading it re-derives the case's validity from its edited parts)
+    meta = case.meta
+    if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
+        return
+    first = {name: value for name, value in query.items() if name not in ("cursor", "offset", "limit")}
+    path = case.formatted_path
+    response = httpx.get(f"{base_url}{path}", params={**first, "limit": 1}, timeout=10)
+    cursor = response.json().get("next_cursor") if response.status_code == 200 else None
+    query.pop("offset", None)
+    if cursor is None:
+        query.pop("cursor")
+    else:
+        query["cursor"] = cursor
+
+
 def send_and_check(case: Case, base_url: str, account: Account) -> None:
+    with_real_cursor(case, base_url)
     case.call_and_validate(base_url=base_url, checks=CHECKS)
     response = case.call_and_validate(base_url=base_url, headers=account.headers, checks=CHECKS)
     keep_account_usable(case, account, response.status_code)
-    if not case.path_parameters:
+    if not case.path_parameters or invalid_path(case):
         return
     own = case.derive()
     own.path_parameters = {name: own_id(account, name, value) for name, value in case.path_parameters.items()}
+    with_real_cursor(own, base_url)
     key = json.dumps([own.method, own.path, own.query, own.body, dict(own.headers or {})], default=repr)
     if key in account.sent:
         return  # e.g. DELETE /users/{own id}: the same request whatever was generated
     response = own.call_and_validate(base_url=base_url, headers=account.headers, checks=CHECKS)
     account.sent.add(key)
     keep_account_usable(own, account, response.status_code)
+
+
+def invalid_path(case: Case) -> bool:
+    """Whether the case's path parameters are what makes it invalid: put the member's own ids in their place and
+    what is left may be valid (or invalid only in ways the case's metadata no longer describes), so it is not sent."""
+    meta = case.meta
+    return meta is not None and any(
+        getattr(location, "value", location) == "path" and info.mode == GenerationMode.NEGATIVE
+        for location, info in meta.components.items()
+    )
 
 
 def own_id(account: Account, name: str, generated: Any) -> Any:

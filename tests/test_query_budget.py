@@ -42,11 +42,15 @@ READ_BUDGETS = [
     ("GET", "/posts?limit=100", both(1, 3)),  # page with authors, tags and the counter
     ("GET", "/posts?tag=common&q=post&author_id={user}&order=title&limit=100", both(1, 3)),
     ("GET", "/posts/{post}", both(1, 3)),  # post + author (joined) + its tags (prefetch)
+    # a full-text search page: ranked posts with authors, tags and the count of matches (a subquery)
+    ("GET", "/posts?search=post&limit=100", both(1, 3)),
+    ("GET", "/posts?search=post&tag=common&order=title&limit=100", both(1, 3)),
     ("GET", "/tags?limit=100", both(2, 2)),  # count, page with post counts
     # a later page: the count, the page, its tags (prefetch: bounded by the page, never inlined)
     ("GET", "/posts?offset=1", both(3, 4)),
     ("GET", "/users?offset=1", both(2, 2)),
     ("GET", "/posts?offset=1000", both(1, 1)),  # past the end: the count alone
+    ("GET", "/posts?search=post&offset=1", both(3, 4)),
     ("GET", "/users?offset=1000", both(1, 1)),
 ]
 
@@ -84,6 +88,35 @@ async def test_read_endpoints_cost_a_fixed_number_of_statements(
     author, post_id = await seed(make_user, make_post, rows)
     path = template.format(user=author.id, post=post_id)
     assert await statements(client, method, path) == budget[orm_mode]
+
+
+# A page asked for by cursor (a list's second page): no count; the posts' tags inline (fast) or two more (plain).
+CURSOR_BUDGETS = [
+    ("/posts?limit=2", both(1, 3)),
+    ("/posts?tag=common&q=post&author_id={user}&order=title&limit=2", both(1, 3)),
+    ("/posts?search=post&limit=2", both(1, 3)),  # by relevance: the cursor carries the last rank
+    ("/users/{user}/posts?limit=2&order=-title", both(1, 3)),
+    ("/users?limit=2&order=name", both(1, 1)),
+    ("/tags?limit=2", both(1, 1)),
+]
+
+
+@pytest.mark.parametrize(("template", "budget"), CURSOR_BUDGETS, ids=[t for t, _ in CURSOR_BUDGETS])
+@pytest.mark.parametrize("rows", [5, 50])
+async def test_cursor_pages_cost_a_fixed_number_of_statements(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_post: MakePost,
+    template: str,
+    budget: Budget,
+    rows: int,
+    orm_mode: str,
+) -> None:
+    author, _ = await seed(make_user, make_post, rows)
+    path = template.format(user=author.id)
+    cursor = (await client.get(path)).json()["next_cursor"]
+    assert cursor is not None
+    assert await statements(client, "GET", f"{path}&cursor={cursor}") == budget[orm_mode]
 
 
 async def test_me_costs_one_statement(client: httpx.AsyncClient, make_user: MakeUser, token_for: Headers) -> None:

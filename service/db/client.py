@@ -307,7 +307,12 @@ class ServiceDBClient(AsyncpgDBClient):
         try:
             if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
                 migration_logger.warning("another process is migrating this database; waiting for it to finish")
-                await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+                # Polled, not a blocking pg_advisory_lock: a waiting statement is a transaction, which a CREATE
+                # INDEX CONCURRENTLY of the migrating process would wait for (a deadlock PostgreSQL has to break).
+                locked = False
+                while not locked:
+                    await asyncio.sleep(0.2)
+                    locked = await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY)
         except BaseException:
             await connection.close()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ class _ShutdownLineFilter(logging.Filter):
 
 
 logging.getLogger("tortoise").addFilter(_ShutdownLineFilter())
+logger = logging.getLogger("service.migrations")
 
 
 @contextmanager
@@ -146,5 +148,30 @@ async def upgrade(settings: Settings, url: str, location: Path = MIGRATIONS_DIR)
             Command(tortoise_config=config, app=APP_LABEL, location=str(location)) as command,
         ):
             ensure_known(MigrationState(known=migration_files(location), applied=await _applied_versions()), url)
-            applied: list[str] = await command.upgrade(run_in_transaction=True)
+            applied: list[str] = []
+            for attempt in range(1, LOCK_RETRIES + 2):
+                try:
+                    applied += await command.upgrade(run_in_transaction=True)
+                    break
+                except Exception as exc:
+                    if attempt > LOCK_RETRIES or not gave_up_on_a_lock(exc):
+                        raise
+                    logger.warning("a migration gave up waiting for a lock (lock_timeout); retry %d", attempt)
+                    await asyncio.sleep(LOCK_RETRY_PAUSE * attempt)
     return applied
+
+
+LOCK_RETRIES = 5
+LOCK_RETRY_PAUSE = 1.0
+"""A migration that gives up waiting for a lock (its ``lock_timeout``, docs/migrations.md) is retried this many
+times, after this many seconds times the attempt: it was rolled back, and the ones before it stay applied."""
+
+
+def gave_up_on_a_lock(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is PostgreSQL's lock_timeout (SQLSTATE 55P03, lock not available)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.LockNotAvailableError) or "lock timeout" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -8,7 +8,8 @@ awaiting the uncompiled queryset returns (``tests/test_compiled.py`` checks it o
 bookkeeping attributes included, and under concurrency). With ``ORM_FAST_PATH`` off a call is the builder's own
 queryset, awaited as written.
 
-- **Bound parameters** (named in ``@compiled(...)``) are ``int`` or ``str`` values, or None. The builder may only
+- **Bound parameters** (named in ``@compiled(...)``) are ``int``, ``float``, ``str`` or time-zone aware
+  ``datetime`` values, or None. The builder may only
   pass them to the ORM (filters, ``limit``, ``offset``) and test them with ``is None``: building the query twice
   with different markers must give the same SQL, or compiling fails. A string that Tortoise embeds in a LIKE
   pattern (``icontains`` and friends) is escaped exactly as Tortoise escapes it.
@@ -28,6 +29,7 @@ import copy
 import inspect
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from tortoise.exceptions import DoesNotExist, MultipleObjectsReturned
@@ -46,6 +48,8 @@ R = TypeVar("R")
 
 _INT_MARKERS = (7_350_000_000_000_000_000, 7_360_000_000_000_000_001)  # of different parity and magnitude
 _TEXT_MARKERS = ("qzxcompiledmarkera", "qzxcompiledmarkerb")
+_FLOAT_MARKERS = (7.35e-300, 7.36e-299)
+_TIME_MARKERS = (datetime(2901, 1, 1, tzinfo=UTC), datetime(2902, 7, 3, 1, 2, 3, 456789, tzinfo=UTC))
 
 
 TOTAL = "_page_total"
@@ -62,7 +66,13 @@ def _marker(value: object, name: str, index: int, variant: int) -> object:
         return _INT_MARKERS[variant] + 2 * index
     if type(value) is str:
         return f"{_TEXT_MARKERS[variant]}{index}x"
-    raise CompileError(f"bound parameter {name!r} must be an int or a str, got {type(value).__name__}")
+    if type(value) is float:
+        return _FLOAT_MARKERS[variant] * (index + 2)
+    if type(value) is datetime and value.tzinfo is not None:
+        return _TIME_MARKERS[variant] + timedelta(seconds=index)
+    raise CompileError(
+        f"bound parameter {name!r} must be an int, a float, a str or an aware datetime, got {type(value).__name__}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

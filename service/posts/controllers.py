@@ -7,17 +7,17 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
-from service.auth.dependencies import BEARER, CurrentUser
+from service.auth.dependencies import BEARER, AppSettings, CurrentUser
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED
 from service.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENT
-from service.params import IN_DIGITS, Limit, Offset, PostId, Search, TagFilter, UserId, page_of
+from service.pages import Cursor, Page, paging
+from service.params import IN_DIGITS, Limit, Offset, PostId, Search, TagFilter, UserId, Words
 from service.posts import dependencies, queries
 from service.posts.dependencies import EditablePost
-from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate
+from service.posts.schemas import PostCreate, PostOrder, PostRead, PostUpdate, SearchOrder
 from service.schemas import INT64_MAX, INT64_MIN
 
 
@@ -32,18 +32,30 @@ class PostController(Controller):
     @get("/", summary="List posts", responses=DATABASE_ERRORS)
     async def list_posts(
         self,
+        settings: AppSettings,
         limit: Limit = 20,
-        offset: Offset = 0,
+        offset: Offset = None,
+        cursor: Cursor = None,
         author_id: Annotated[
             int | None, QueryParameter(ge=INT64_MIN, le=INT64_MAX, description=f"Only posts by this user, {IN_DIGITS}")
         ] = None,
         tag: TagFilter = None,
         q: Search = None,
-        order: PostOrder = "-created_at",
-    ) -> OffsetPagination[PostRead]:
-        """A page of posts with their authors and tags, newest first unless ``order`` says otherwise."""
-        posts, total = await queries.list_posts(limit, offset, author_id=author_id, tag=tag, q=q, order=order)
-        return page_of(posts, total, limit, offset)
+        search: Words = None,
+        order: SearchOrder = None,
+    ) -> Page[PostRead]:
+        """A page of posts with their authors and tags, newest first (with ``search``, most relevant first) unless
+        ``order`` says otherwise; the next page by ``cursor`` (the page's ``next_cursor``) or by ``offset``."""
+        search = (search.strip() or None) if search is not None else None
+        order = order or ("-created_at" if search is None else "-rank")
+        if order == "-rank" and search is None:
+            order = "-id"  # every post is as relevant: ties broken by id
+        page = paging(
+            settings.jwt_secret, "posts", limit, offset, cursor, order, author_id=author_id, tag=tag, q=q, search=search
+        )
+        return await queries.list_posts(
+            page, author_id=author_id, tag=tag, q=q, search=search, language=settings.search_language
+        )
 
     @get("/{post_id:int}", summary="Get a post", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def get_post(self, post_id: PostId) -> PostRead:
@@ -99,11 +111,14 @@ class UserPostController(Controller):
     @get("/", summary="A user's posts", raises=[NotFoundException], responses=DATABASE_ERRORS)
     async def list_user_posts(
         self,
+        settings: AppSettings,
         user_id: UserId,
         limit: Limit = 20,
-        offset: Offset = 0,
+        offset: Offset = None,
+        cursor: Cursor = None,
         order: PostOrder = "-created_at",
-    ) -> OffsetPagination[PostRead]:
+    ) -> Page[PostRead]:
         """The user's posts, newest first, paginated like ``GET /posts``."""
-        posts, total = await queries.list_posts(limit, offset, author_id=user_id, order=order, author_must_exist=True)
-        return page_of(posts, total, limit, offset)
+        filters = {"author_id": user_id, "tag": None, "q": None, "search": None}
+        page = paging(settings.jwt_secret, "posts", limit, offset, cursor, order, **filters)
+        return await queries.list_posts(page, author_id=user_id, author_must_exist=True)

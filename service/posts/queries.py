@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from tortoise.expressions import Subquery
+from tortoise.contrib.postgres.search import SearchQuery, SearchRank
+from tortoise.expressions import F, Subquery
 from tortoise.query_utils import Prefetch
 from tortoise.queryset import CountQuery, ExistsQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
@@ -16,6 +17,7 @@ from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.orm import TOTAL, compiled, from_orm, page_total, release
+from service.pages import Page, Paging, SortValue, after, split, start_values
 from service.posts import schemas
 from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
@@ -49,8 +51,18 @@ def _post_by_id(post_id: int) -> QuerySetSingle[Post | None]:
     return _with_author_and_tags(Post.filter(id=post_id)).first()
 
 
-def _matching(author_id: int | None, tag: str | None, q: str | None) -> QuerySet[Post]:
+def _words(search: str, language: str) -> SearchQuery:
+    """The words of a full-text search as a query in ``language`` (stemmed, stop words dropped; every word must
+    match), compared with the trigger-kept ``search_vector`` (migration 5) through its GIN index."""
+    return SearchQuery(search, config=language)
+
+
+def _matching(
+    author_id: int | None, tag: str | None, q: str | None, search: str | None = None, language: str = "english"
+) -> QuerySet[Post]:
     posts = Post.all()
+    if search is not None:
+        posts = posts.filter(search_vector__search=_words(search, language))
     if author_id is not None:
         posts = posts.filter(author_id=author_id)
     if tag is not None:
@@ -60,28 +72,49 @@ def _matching(author_id: int | None, tag: str | None, q: str | None) -> QuerySet
     return posts
 
 
-def _total(author_id: int | None, tag: str | None, q: str | None) -> Subquery:
+def _total(author_id: int | None, tag: str | None, q: str | None, search: str | None, language: str) -> Subquery:
     """How many posts match, as a subquery: the trigger-kept counter (migration 3) when nothing filters them."""
-    if author_id is None and tag is None and q is None:
+    if author_id is None and tag is None and q is None and search is None:
         return Subquery(RowCount.filter(name="posts").values("n"))
-    return Subquery(_matching(author_id, tag, q).count())
+    return Subquery(_matching(author_id, tag, q, search, language).count())
 
 
-@compiled("limit", "offset", "author_id", "tag", "q")
+@compiled("limit", "offset", "author_id", "tag", "q", "after_value", "after_id", "search")
 def _post_page(
-    limit: int, offset: int | None, author_id: int | None, tag: str | None, q: str | None, order: str
+    limit: int,
+    offset: int | None,
+    author_id: int | None,
+    tag: str | None,
+    q: str | None,
+    order: str,
+    after_value: SortValue | None = None,
+    after_id: int | None = None,
+    search: str | None = None,
+    language: str = "english",
 ) -> QuerySet[Post]:
-    """A page of posts. The first (``offset`` None) carries how many match in all (``TOTAL``, a subquery) and,
-    having no offset, its tags inline; a later page skips ``offset`` rows and prefetches its tags in a statement
-    of its own (an inlined subquery would also run for every skipped row)."""
-    posts = _matching(author_id, tag, q).order_by(*sort_terms(order)).limit(limit)
-    posts = posts.annotate(**{TOTAL: _total(author_id, tag, q)}) if offset is None else posts.offset(offset)
+    """A page of posts. The first (``offset`` and ``after_id`` None) carries how many match in all (``TOTAL``, a
+    subquery) and, having no offset, its tags inline; a page after a cursor's position (``after_value``,
+    ``after_id``) inlines its tags too but is not counted; a later offset page skips ``offset`` rows and prefetches
+    its tags in a statement of its own (an inlined subquery would also run for every skipped row). With ``search``,
+    each post carries its relevance (``rank``), which ``order`` ``-rank`` sorts by."""
+    posts = _matching(author_id, tag, q, search, language)
+    if search is not None:
+        posts = posts.annotate(rank=SearchRank(F("search_vector"), _words(search, language)))
+    posts = posts.order_by(*sort_terms(order)).limit(limit)
+    if after_id is not None:
+        posts = posts.filter(after(order, after_value, after_id))
+    elif offset is None:
+        posts = posts.annotate(**{TOTAL: _total(author_id, tag, q, search, language)})
+    if offset is not None:
+        posts = posts.offset(offset)
     return _with_author_and_tags(posts)
 
 
-@compiled("author_id", "tag", "q")
-def _count_matching(author_id: int | None, tag: str | None, q: str | None) -> CountQuery:
-    return _matching(author_id, tag, q).count()
+@compiled("author_id", "tag", "q", "search")
+def _count_matching(
+    author_id: int | None, tag: str | None, q: str | None, search: str | None = None, language: str = "english"
+) -> CountQuery:
+    return _matching(author_id, tag, q, search, language).count()
 
 
 @compiled()
@@ -113,43 +146,58 @@ async def fetch_post_author(post_id: int) -> int:
     return int(rows[0]["author_id"])
 
 
-async def count_posts(author_id: int | None = None, tag: str | None = None, q: str | None = None) -> int:
+async def count_posts(
+    author_id: int | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    search: str | None = None,
+    language: str = "english",
+) -> int:
     """How many posts match the filters; without filters, read off the trigger-kept counter."""
-    if author_id is None and tag is None and q is None:
+    if author_id is None and tag is None and q is None and search is None:
         counter = await _count_all()
         return 0 if counter is None else counter.n
-    return await _count_matching(author_id, tag, q)
+    return await _count_matching(author_id, tag, q, search, language)
 
 
 async def list_posts(
-    limit: int,
-    offset: int,
+    paging: Paging,
     *,
     author_id: int | None = None,
     tag: str | None = None,
     q: str | None = None,
-    order: str = "-created_at",
+    search: str | None = None,
+    language: str = "english",
     author_must_exist: bool = False,
-) -> tuple[list[schemas.PostRead], int]:
-    """A page of posts (with authors and tags) matching the filters, and how many match in all.
+) -> Page[schemas.PostRead]:
+    """A page of posts (with authors and tags) matching the filters, with how many match in all unless it is
+    asked for by cursor.
 
-    The first page is one statement (its total and tags subqueries of it). A later page counts first, then reads
-    the page and its tags (three statements; one past the end, which costs no walk through the skipped rows).
-    With ``author_must_exist`` (and ``author_id``), NotFoundException when there is no such user.
+    The first page is one statement (its total and tags subqueries of it), and so is a cursor page (no total). A
+    later offset page counts first, then reads the page and its tags (three statements; one past the end, which
+    costs no walk through the skipped rows). Each page reads one row more than it shows, to know whether another
+    follows. ``search`` is a full-text search in ``language``. With ``author_must_exist`` (and ``author_id``),
+    NotFoundException when there is no such user.
     """
     tag = lower_case_tag(trim(tag)) if tag is not None else None
     q = (q.strip() or None) if q is not None else None
-    if offset == 0:
-        posts = await _post_page(limit, None, author_id, tag, q, order)
+    text: dict[str, Any] = {"search": search, "language": language}
+    limit, offset, order = paging.limit + 1, paging.offset, paging.order
+    total: int | None = None
+    if paging.start is not None:
+        posts = await _post_page(limit, None, author_id, tag, q, order, **start_values(paging.start), **text)
+    elif not offset:
+        posts = await _post_page(limit, None, author_id, tag, q, order, **text)
         total = page_total(posts)
     else:
-        total = await count_posts(author_id, tag, q)
-        posts = await _post_page(limit, offset, author_id, tag, q, order) if offset < total else []
-    if total == 0 and author_must_exist and author_id is not None and not await _user_exists(author_id):
+        total = await count_posts(author_id, tag, q, search, language)
+        posts = await _post_page(limit, offset, author_id, tag, q, order, **text) if offset < total else []
+    if not total and not posts and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    page = [_read_post(post) for post in posts]
+    shown, more = split(posts, paging.limit)
+    page = [_read_post(post) for post in shown]
     release(posts, "tags")
-    return page, total
+    return paging.page(page, total, more, last=shown[-1] if shown else None)
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:

@@ -20,6 +20,13 @@ PostBody = Annotated[str, Trimmed(0, 100_000, FreeText)]
 PostOrder = Annotated[
     Literal["created_at", "-created_at", "title", "-title", "id", "-id"], QueryParameter(description=SORT_HELP)
 ]
+SearchOrder = Annotated[
+    Literal["created_at", "-created_at", "title", "-title", "id", "-id", "-rank"] | None,
+    QueryParameter(
+        description=f"{SORT_HELP} By default -created_at (newest first), or with search -rank (most relevant first;"
+        " without search every post is as relevant, so -rank is -id)."
+    ),
+]
 
 
 class _AuthorColumns(PydanticModel):

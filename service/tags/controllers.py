@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.pagination import OffsetPagination
 
+from service.auth.dependencies import AppSettings
 from service.errors import DATABASE_ERRORS
 from service.orm import from_orm
-from service.params import Limit, Offset, page_of
+from service.pages import Cursor, Page, paging
+from service.params import Limit, Offset
 from service.tags import queries
 from service.tags.schemas import TagRead
 
@@ -21,7 +22,9 @@ class TagController(Controller):
     tags = ["tags"]
 
     @get("/", summary="List tags", responses=DATABASE_ERRORS)
-    async def list_tags(self, limit: Limit = 20, offset: Offset = 0) -> OffsetPagination[TagRead]:
-        """A page of tags ordered by name, each with ``post_count``."""
-        tags, total = await queries.list_tags(limit, offset)
-        return page_of([_read_tag(tag) for tag in tags], total, limit, offset)
+    async def list_tags(
+        self, settings: AppSettings, limit: Limit = 20, offset: Offset = None, cursor: Cursor = None
+    ) -> Page[TagRead]:
+        """A page of tags ordered by name, each with ``post_count``; the next page by ``cursor`` or ``offset``."""
+        page = await queries.list_tags(paging(settings.jwt_secret, "tags", limit, offset, cursor, "name"))
+        return Page([_read_tag(tag) for tag in page.items], page.limit, page.offset, page.total, page.next_cursor)

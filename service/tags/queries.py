@@ -13,6 +13,7 @@ from tortoise.queryset import CountQuery, QuerySet
 from service.db.config import CONNECTION
 from service.models import Post, Tag
 from service.orm import compiled
+from service.pages import Page, Paging, after, split
 
 (_LINKS,) = [field for field in Post.describe(serializable=False)["m2m_fields"] if field["name"] == "tags"]
 _THROUGH = Table(_LINKS["through"])  # the post_tags table and its key columns, as the many-to-many field declares them
@@ -73,9 +74,12 @@ async def replace_tags(post_id: int, names: Sequence[str]) -> bool:
     return bool(removed or added)
 
 
-@compiled("limit", "offset")
-def _tag_page(limit: int, offset: int) -> QuerySet[Tag]:
-    return Tag.annotate(post_count=Count("posts")).order_by("name", "id").offset(offset).limit(limit).only("id", "name")
+@compiled("limit", "offset", "after_name", "after_id")
+def _tag_page(limit: int, offset: int, after_name: str | None = None, after_id: int | None = None) -> QuerySet[Tag]:
+    tags = Tag.annotate(post_count=Count("posts")).order_by("name", "id").offset(offset).limit(limit)
+    if after_id is not None:
+        tags = tags.filter(after("name", after_name, after_id))
+    return tags.only("id", "name")
 
 
 @compiled()
@@ -83,9 +87,17 @@ def _count_tags() -> CountQuery:
     return Tag.all().count()
 
 
-async def list_tags(limit: int, offset: int) -> tuple[list[Tag], int]:
-    """A page of tags ordered by name, each with its number of posts (``post_count``), and the number of tags."""
+async def list_tags(paging: Paging) -> Page[Tag]:
+    """A page of tags ordered by name, each with its number of posts (``post_count``), and the number of tags
+    (not counted on a page asked for by cursor). Each page reads one row more than it shows."""
+    if paging.start is not None:
+        name = paging.start.value
+        assert isinstance(name, str)
+        tags, more = split(await _tag_page(paging.limit + 1, 0, name, paging.start.id), paging.limit)
+        return paging.page(tags, None, more)
+    offset = paging.offset or 0
     total = await _count_tags()
     if offset >= total:
-        return [], total
-    return await _tag_page(limit, offset), total
+        return paging.page([], total, False)
+    tags, more = split(await _tag_page(paging.limit + 1, offset), paging.limit)
+    return paging.page(tags, total, more)

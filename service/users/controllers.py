@@ -7,16 +7,16 @@ from typing import Annotated
 from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.pagination import OffsetPagination
 from litestar.params import JSONBody, QueryParameter
 
 from service import models
-from service.auth.dependencies import BEARER, BEARER_OPTIONAL, CurrentUser, OptionalUser, is_admin
+from service.auth.dependencies import BEARER, BEARER_OPTIONAL, AppSettings, CurrentUser, OptionalUser, is_admin
 from service.conditional import PRECONDITIONS, IfMatchCondition
 from service.errors import BODY_ERRORS, DATABASE_ERRORS, JSON_WRITES, TOKEN_REQUIRED, ConflictError
 from service.idempotency import IDEMPOTENT, IdempotencyMismatchError
 from service.orm import from_orm
-from service.params import Limit, Offset, Search, UserId, page_of
+from service.pages import Cursor, Page, paging
+from service.params import Limit, Offset, Search, UserId
 from service.users import dependencies, queries
 from service.users.dependencies import OwnAccount
 from service.users.schemas import (
@@ -72,17 +72,19 @@ class UserController(Controller):
     async def list_users(
         self,
         optional_user: OptionalUser,
+        settings: AppSettings,
         limit: Limit = 20,
-        offset: Offset = 0,
+        offset: Offset = None,
+        cursor: Cursor = None,
         role: Annotated[models.Role | None, QueryParameter(description="Only users with this role")] = None,
         q: Search = None,
         order: UserOrder = "-created_at",
-    ) -> OffsetPagination[UserRead | PublicUserRead]:
+    ) -> Page[UserRead | PublicUserRead]:
         """A page of users, newest first unless ``order`` says otherwise; ``q`` searches names, and for admins
         emails too. Admins see every email (``UserRead``); everyone else sees none (``PublicUserRead``)."""
         private = is_admin(optional_user)
-        users, total = await queries.list_users(limit, offset, role=role, q=q, order=order, private=private)
-        return page_of(users, total, limit, offset)
+        page = paging(settings.jwt_secret, "users", limit, offset, cursor, order, role=role, q=q, private=private)
+        return await queries.list_users(page, role=role, q=q, private=private)
 
     @get(
         "/{user_id:int}",

@@ -17,6 +17,7 @@ from service.conditional import NO_CONDITION, IfMatch
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.orm import TOTAL, compiled, from_orm, page_total, release
+from service.pages import Page, Paging, SortValue, after, split, start_values
 from service.posts.queries import create_first_posts, sort_terms
 from service.security import hash_password
 from service.users.schemas import (
@@ -77,13 +78,23 @@ def _total(role: Role | None, q: str | None, emails: bool) -> Subquery:
     return Subquery(_matching(role, q, emails).count())
 
 
-@compiled("limit", "offset", "q")
+@compiled("limit", "offset", "q", "after_value", "after_id")
 def _user_page(
-    limit: int, offset: int | None, role: Role | None, q: str | None, order: str, emails: bool = False
+    limit: int,
+    offset: int | None,
+    role: Role | None,
+    q: str | None,
+    order: str,
+    emails: bool = False,
+    after_value: SortValue | None = None,
+    after_id: int | None = None,
 ) -> QuerySet[models.User]:
-    """A page of users; the first (``offset`` None) carries how many match in all (``TOTAL``, a subquery)."""
+    """A page of users; the first (``offset`` and ``after_id`` None) carries how many match in all (``TOTAL``, a
+    subquery), a page after a cursor's position (``after_value``, ``after_id``) is not counted."""
     columns = USER_COLUMNS if emails else PUBLIC_USER_COLUMNS
     users = _matching(role, q, emails).order_by(*sort_terms(order)).limit(limit).only(*columns)
+    if after_id is not None:
+        return users.filter(after(order, after_value, after_id))
     return users.annotate(**{TOTAL: _total(role, q, emails)}) if offset is None else users.offset(offset)
 
 
@@ -135,29 +146,28 @@ async def count_users(role: Role | None = None, q: str | None = None, *, emails:
 
 
 async def list_users(
-    limit: int,
-    offset: int,
-    *,
-    role: Role | None = None,
-    q: str | None = None,
-    order: str = "-created_at",
-    private: bool = False,
-) -> tuple[list[UserRead | PublicUserRead], int]:
-    """A page of users matching the filters, and how many match in all. With ``private`` (an admin asks), the
-    emails are shown and ``q`` matches them too; otherwise neither.
+    paging: Paging, *, role: Role | None = None, q: str | None = None, private: bool = False
+) -> Page[UserRead | PublicUserRead]:
+    """A page of users matching the filters, with how many match in all unless it is asked for by cursor. With
+    ``private`` (an admin asks), the emails are shown and ``q`` matches them too; otherwise neither.
 
-    The first page is one statement (its total a subquery of it); a later page counts first (two statements, one
-    past the end).
+    The first page is one statement (its total a subquery of it), and so is a cursor page (no total); a later offset
+    page counts first (two statements, one past the end). Each page reads one row more than it shows.
     """
     q = (q.strip() or None) if q is not None else None
-    if offset == 0:
+    limit, offset, order = paging.limit + 1, paging.offset, paging.order
+    total: int | None = None
+    if paging.start is not None:
+        users = await _user_page(limit, None, role, q, order, private, **start_values(paging.start))
+    elif not offset:
         users = await _user_page(limit, None, role, q, order, private)
         total = page_total(users)
     else:
         total = await count_users(role, q, emails=private)
         users = await _user_page(limit, offset, role, q, order, private) if offset < total else []
     read = _read_user if private else _read_public_user
-    return [read(user) for user in users], total
+    shown, more = split(users, paging.limit)
+    return paging.page([read(user) for user in shown], total, more)
 
 
 async def create_user(data: UserCreate, role: Role) -> int:

@@ -41,7 +41,7 @@ async def test_list_paginates_and_an_offset_past_the_end_is_an_empty_page(
     assert [item["id"] for item in page["items"]] == [users[2].id, users[3].id]
     assert (page["limit"], page["offset"], page["total"]) == (2, 2, 5)
     beyond = (await client.get("/users", params={"offset": 10**15})).json()
-    assert beyond == {"items": [], "limit": 20, "offset": 10**15, "total": 5}
+    assert beyond == {"items": [], "limit": 20, "offset": 10**15, "total": 5, "next_cursor": None}
 
 
 @pytest.mark.parametrize(
