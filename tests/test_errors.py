@@ -198,7 +198,11 @@ async def test_error_keys_are_field_paths_one_entry_per_problem(
         (f"/posts?author_id={2**63}", "author_id", f"Input should be less than or equal to {2**63 - 1}"),
         ("/posts?author_id=x", "author_id", NOT_AN_INTEGER),
         ("/users?role=boss", "role", "Input should be 'admin' or 'member'"),
-        ("/posts?order=x", "order", "Input should be 'created_at', '-created_at', 'title', '-title', 'id' or '-id'"),
+        (
+            "/posts?order=x",
+            "order",
+            "Input should be 'created_at', '-created_at', 'title', '-title', 'id', '-id' or '-rank'",
+        ),
         ("/posts?q=" + "x" * 201, "q", "String should have at most 200 characters"),
         (
             "/posts?tag=a%0Ab",
