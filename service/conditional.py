@@ -143,7 +143,7 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
             return
         read = method in READ_METHODS
         # An answer to a request with credentials gets ``no-store`` from the outermost wrapper (service/edge.py).
-        cacheable = read and _header(scope, b"authorization") is None
+        cacheable = read and request_header(scope, b"authorization") is None
         held: list[HTTPResponseStartEvent] = []
         chunks: list[bytes] = []
 
@@ -157,15 +157,16 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            body = b"".join(chunks)
-            await _send_tagged(send, held[0], body, cacheable, _header(scope, b"if-none-match") if read else None)
+            condition = request_header(scope, b"if-none-match") if read else None
+            await _send_tagged(send, held[0], b"".join(chunks), cacheable, condition)
 
         await app(scope, receive, tagging_send)
 
     return middleware
 
 
-def _header(scope: Scope, wanted: bytes) -> str | None:
+def request_header(scope: Scope, wanted: bytes) -> str | None:
+    """The first value of the request header ``wanted`` (a lower-case name), or None."""
     for name, value in scope["headers"]:
         if name == wanted:
             return value.decode("latin-1")

@@ -28,10 +28,10 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, ReceiveMessage, Scope, Send
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Subquery
 from tortoise.timezone import now
 
-from service.conditional import entity_tag
+from service.conditional import entity_tag, request_header
 from service.models import IdempotencyKey
 from service.security import InvalidTokenError, read_token
 
@@ -119,7 +119,7 @@ async def forget(claimed: Claimed) -> None:
 
 
 async def _delete_expired() -> None:
-    expired = IdempotencyKey.filter(Q(expires_at__lt=now())).limit(EXPIRED_BATCH).values("id")
+    expired = IdempotencyKey.filter(expires_at__lt=now()).limit(EXPIRED_BATCH).values("id")
     await IdempotencyKey.filter(id__in=Subquery(expired)).delete()
 
 
@@ -129,16 +129,9 @@ def fingerprint(secret: str, method: str, path: str, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for header, value in scope["headers"]:
-        if header == name:
-            return value.decode("latin-1")
-    return None
-
-
 def _owner(scope: Scope, secret: str) -> str | None:
     """``user:<id>`` for a signed token, ``anonymous`` without one, None for a bad one (the handler answers 401)."""
-    authorization = _header(scope, b"authorization")
+    authorization = request_header(scope, b"authorization")
     if authorization is None:
         return "anonymous"
     scheme, _, token = authorization.partition(" ")
@@ -191,7 +184,7 @@ def idempotent_posts(secret: str, lifetime: timedelta) -> Callable[[ASGIApp], AS
                 await app(scope, receive, send)
                 return
             handler = scope.get("route_handler")
-            key = _header(scope, b"idempotency-key")
+            key = request_header(scope, b"idempotency-key")
             if key is None or handler is None or not handler.opt.get(IDEMPOTENT):
                 await app(scope, receive, send)
                 return
