@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pypika_tortoise.queries import Table
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -48,8 +49,11 @@ async def link_tags(links: Sequence[tuple[int, int]]) -> int:
     query = db.query_class.into(_THROUGH).columns(_POST_KEY, _TAG_KEY)
     for post_id, tag_id in links:
         query = query.insert(post_id, tag_id)
-    inserted, _ = await db.execute_query(*query.on_conflict().do_nothing().get_parameterized_sql())
-    return int(inserted)
+    # Counted from RETURNING rows: Tortoise's asyncpg client reads an INSERT's count from the wrong word of its
+    # status ("INSERT 0 <rows>"), so execute_query always says 0 (adding a tag never moved updated_at).
+    statement: Any = query.on_conflict().do_nothing()  # PostgreSQL's builder: the base one has no RETURNING
+    statement = statement.returning(_TAG_KEY)
+    return len(await db.execute_query_dict(*statement.get_parameterized_sql()))
 
 
 async def add_tags(post_id: int, names: Sequence[str]) -> None:

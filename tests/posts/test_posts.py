@@ -235,6 +235,9 @@ async def test_updated_at_moves_only_when_a_stored_value_changes(
     assert retagged.json()["updated_at"] > before["updated_at"]
     retitled = await client.patch(f"/posts/{post_id}", json={"title": "Other"}, headers=token_for(user))
     assert retitled.json()["updated_at"] > retagged.json()["updated_at"]
+    added = await client.patch(f"/posts/{post_id}", json={"tags": ["a", "c"]}, headers=token_for(user))
+    assert added.json()["tags"] == ["a", "c"]
+    assert added.json()["updated_at"] > retitled.json()["updated_at"]  # a tag added, none removed
 
 
 @pytest.mark.parametrize(
