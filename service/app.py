@@ -23,7 +23,13 @@ from litestar.utils import ensure_async_callable
 
 from service.auth.controllers import AuthController
 from service.auth.dependencies import BEARER_SCHEME, provide_current_user, provide_optional_user
-from service.conditional import REQUIRE_IF_MATCH, conditional_requests, provide_if_match
+from service.conditional import (
+    REQUIRE_IF_MATCH,
+    NotModifiedError,
+    conditional_requests,
+    handle_not_modified,
+    provide_if_match,
+)
 from service.db import database, resolve_database_url
 from service.db.replicas import route_reads
 from service.errors import EXCEPTION_HANDLERS, json_not_found
@@ -186,7 +192,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             "optional_user": Provide(provide_optional_user),
             "if_match": Provide(provide_if_match),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, NotModifiedError: handle_not_modified},
         plugins=telemetry_plugins(settings),  # metrics at METRICS_PATH; traces when OTEL_* variables ask for them
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

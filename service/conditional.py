@@ -1,24 +1,34 @@
 """HTTP validators (RFC 9110 8.8 and 13): entity tags on every representation, 304 for a current ``If-None-Match``,
 412 for a stale ``If-Match`` (checked in the write's own transaction), 428 when ``If-Match`` is required.
 
-An entity tag is a digest of the representation's bytes, so it changes whenever anything shown changes, a related
-row included (an author's new name in a post, a post's tags, a user's recent posts), and two processes or
-replicas compute the same tag for the same representation. A write recomputes the current tag from the
-representation it reads under the row lock it writes under: the check and the write are one step.
+The reads of users and posts (one, or a page) tag their answer from the versions of the rows it is built from
+(``service.versions``) before building it: ``offer(tag)`` records the tag for the answer, and when the request's
+``If-None-Match`` names it raises ``NotModifiedError``, answered with a bodiless 304 without building the
+representation. Any other representation is tagged with a digest of its bytes. Either way the tag changes whenever
+anything shown changes, a related row included (an author's new name in a post, a post's tags, a user's recent
+posts), and two processes or replicas compute the same tag for the same representation. A write recomputes the
+current tag the way its read does, from the rows it locked, under the lock it writes under: the check and the
+write are one step.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter
-from litestar.status_codes import HTTP_412_PRECONDITION_FAILED, HTTP_428_PRECONDITION_REQUIRED
+from litestar.status_codes import (
+    HTTP_304_NOT_MODIFIED,
+    HTTP_412_PRECONDITION_FAILED,
+    HTTP_428_PRECONDITION_REQUIRED,
+)
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from pydantic import BaseModel
 
@@ -59,6 +69,60 @@ def listed(header: str, tag: str | None, *, weak: bool) -> bool:
     return tag in candidates
 
 
+class Validation:
+    """One request's validators: the ``If-None-Match`` of a read (None otherwise) and the tag its answer carries,
+    when the handler knew it before building the answer (``offer``)."""
+
+    __slots__ = ("if_none_match", "tag")
+
+    def __init__(self, if_none_match: str | None) -> None:
+        self.if_none_match = if_none_match
+        self.tag: str | None = None
+
+
+_validation: ContextVar[Validation | None] = ContextVar("validation", default=None)
+
+
+class NotModifiedError(Exception):
+    """The read's ``If-None-Match`` names the current representation: answered 304, the representation unbuilt."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(tag)
+        self.tag = tag
+
+
+def offer(tag: str) -> None:
+    """Record ``tag`` as the tag of this request's answer, built next from the rows it was computed from; raise
+    ``NotModifiedError`` when the request is a read whose ``If-None-Match`` names it. Outside a request (or in
+    one whose answer gets no validators) this does nothing."""
+    validation = _validation.get()
+    if validation is None:
+        return
+    validation.tag = tag
+    if validation.if_none_match is not None and listed(validation.if_none_match, tag, weak=True):
+        raise NotModifiedError(tag)
+
+
+def handle_not_modified(request: Request[Any, Any, Any], exc: NotModifiedError) -> Response[None]:
+    """The 304 of a read that was not built: the tag, and the headers the route gives its answers (``Vary``);
+    ``conditional_requests`` adds ``Cache-Control`` as on the 200 and keeps only what a 304 may carry."""
+    return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={**_route_headers(request), "ETag": exc.tag})
+
+
+_ROUTE_HEADERS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _route_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The headers the request's route gives its answers, read once per route handler."""
+    handler = request.route_handler
+    headers = _ROUTE_HEADERS.get(handler)
+    if headers is None:
+        resolved = handler.resolve_response_headers()
+        headers = {header.name: header.value for header in resolved if header.value and not header.documentation_only}
+        _ROUTE_HEADERS[handler] = headers
+    return headers
+
+
 class PreconditionFailedError(HTTPException):
     """``If-Match`` names no current representation: somebody else changed it since the client read it."""
 
@@ -76,8 +140,8 @@ class PreconditionRequiredError(HTTPException):
 class IfMatch:
     """The request's ``If-Match`` condition, checked by the write against the representation it locked.
 
-    The current representation is rendered as responses render it (``render_json``), so the tag compared is the
-    one a read of it carried.
+    The current tag is computed as the read computes it (from the locked rows' versions, or from the representation
+    rendered as responses render it), so the tag compared is the one a read of it carried.
     """
 
     __slots__ = ("header",)
@@ -85,16 +149,18 @@ class IfMatch:
     def __init__(self, header: str | None) -> None:
         self.header = header
 
-    def check(self, current: BaseModel | None) -> None:
-        """PreconditionFailedError unless ``current`` (None: no such resource) satisfies the condition."""
+    def check(self, current: str | BaseModel | None) -> None:
+        """PreconditionFailedError unless ``current`` satisfies the condition: the current tag (as its read computes
+        it), or the current representation (tagged by its bytes), or None (no such resource)."""
         if self.header is None:
             return
-        tag = None if current is None else entity_tag(render_json(current))
+        tag = current if isinstance(current, str) or current is None else entity_tag(render_json(current))
         if not listed(self.header, tag, weak=False):
             raise PreconditionFailedError(headers={"ETag": tag} if tag else None)
 
-    async def check_current(self, read: Callable[[], Awaitable[BaseModel | None]]) -> None:
-        """Check against the representation ``read`` builds, which it builds only when a condition was sent."""
+    async def check_current(self, read: Callable[[], Awaitable[str | BaseModel | None]]) -> None:
+        """Check against the tag (or representation) ``read`` gives, which it reads only when a condition was
+        sent."""
         if self.header is not None:
             self.check(await read())
 
@@ -130,7 +196,8 @@ async def provide_if_match(
 
 def conditional_requests(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: an ``ETag`` on every 200/201 answer carrying a representation, ``Cache-Control: no-cache``
-    on anonymous reads that set none, and a bodiless 304 for a read whose ``If-None-Match`` names the current tag."""
+    on anonymous reads that set none, and a bodiless 304 for a read whose ``If-None-Match`` names the current tag
+    (raised by ``offer`` before the representation is built, or found by digesting the built one)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -144,23 +211,33 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
         read = method in READ_METHODS
         # An answer to a request with credentials gets ``no-store`` from the outermost wrapper (service/edge.py).
         cacheable = read and request_header(scope, b"authorization") is None
+        validation = Validation(request_header(scope, b"if-none-match") if read else None)
         held: list[HTTPResponseStartEvent] = []
         chunks: list[bytes] = []
 
         async def tagging_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (200, 201):
-                held.append(message)
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status == HTTP_304_NOT_MODIFIED and validation.tag is not None:  # NotModifiedError's answer
+                    await send(_not_modified(message, cacheable))
+                    return
+                if status in (200, 201):
+                    if validation.tag is None:  # tagged by its bytes once they are all there
+                        held.append(message)
+                        return
+                    message = _tagged(message, validation.tag, cacheable)
+            elif message["type"] == "http.response.body" and held:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await _send_tagged(send, held[0], b"".join(chunks), cacheable, validation.if_none_match)
                 return
-            if message["type"] != "http.response.body" or not held:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            condition = request_header(scope, b"if-none-match") if read else None
-            await _send_tagged(send, held[0], b"".join(chunks), cacheable, condition)
+            await send(message)
 
-        await app(scope, receive, tagging_send)
+        token = _validation.set(validation)
+        try:
+            await app(scope, receive, tagging_send)
+        finally:
+            _validation.reset(token)
 
     return middleware
 
@@ -173,14 +250,28 @@ def request_header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-async def _send_tagged(
-    send: Send, start: HTTPResponseStartEvent, body: bytes, cacheable: bool, if_none_match: str | None
-) -> None:
-    tag = entity_tag(body)
+def _tagged(start: HTTPResponseStartEvent, tag: str, cacheable: bool) -> HTTPResponseStartEvent:
     headers = [(name, value) for name, value in start["headers"] if name != b"etag"]
     headers.append((b"etag", tag.encode()))
     if cacheable and not any(name == b"cache-control" for name, _ in headers):
         headers.append((b"cache-control", READ_CACHE_CONTROL))
+    return {"type": "http.response.start", "status": start["status"], "headers": headers}
+
+
+def _not_modified(start: HTTPResponseStartEvent, cacheable: bool) -> HTTPResponseStartEvent:
+    """The answer of ``handle_not_modified`` (which carries the tag), with what a 304 may carry and the read's
+    ``Cache-Control``."""
+    headers = [(name, value) for name, value in start["headers"] if name in _KEPT_BY_304]
+    if cacheable and not any(name == b"cache-control" for name, _ in headers):
+        headers.append((b"cache-control", READ_CACHE_CONTROL))
+    return {"type": "http.response.start", "status": HTTP_304_NOT_MODIFIED, "headers": headers}
+
+
+async def _send_tagged(
+    send: Send, start: HTTPResponseStartEvent, body: bytes, cacheable: bool, if_none_match: str | None
+) -> None:
+    tag = entity_tag(body)
+    headers = _tagged(start, tag, cacheable)["headers"]
     if if_none_match is not None and listed(if_none_match, tag, weak=True):
         kept = [(name, value) for name, value in headers if name in _KEPT_BY_304]
         await send({"type": "http.response.start", "status": 304, "headers": kept})

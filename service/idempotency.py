@@ -72,6 +72,7 @@ class Replay:
 
     status_code: int
     body: bytes
+    etag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +106,12 @@ async def claim(owner: str, key: str, fingerprint: str, lifetime: timedelta) -> 
         raise IdempotencyMismatchError()
     if row.status_code is None or row.body is None:
         raise IdempotencyConflictError()
-    return Replay(row.status_code, row.body.encode())
+    return Replay(row.status_code, row.body.encode(), row.etag)
 
 
-async def remember(claimed: Claimed, status_code: int, body: bytes) -> None:
-    """Keep the answer of the claimed request."""
-    await IdempotencyKey.filter(id=claimed.id).update(status_code=status_code, body=body.decode())
+async def remember(claimed: Claimed, status_code: int, body: bytes, etag: str | None = None) -> None:
+    """Keep the answer of the claimed request (its ETag too: a replay carries the tag the first answer carried)."""
+    await IdempotencyKey.filter(id=claimed.id).update(status_code=status_code, body=body.decode(), etag=etag)
 
 
 async def forget(claimed: Claimed) -> None:
@@ -219,7 +220,8 @@ def idempotent_posts(secret: str, lifetime: timedelta) -> Callable[[ASGIApp], AS
 
 
 async def _send_replay(send: Send, replay: Replay) -> None:
-    headers = [*_JSON, (b"etag", entity_tag(replay.body).encode()), (b"idempotent-replayed", b"true")]
+    etag = replay.etag if replay.etag is not None else entity_tag(replay.body)  # a key kept before migration 8
+    headers = [*_JSON, (b"etag", etag.encode()), (b"idempotent-replayed", b"true")]
     await send({"type": "http.response.start", "status": replay.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": replay.body, "more_body": False})
 
@@ -242,7 +244,8 @@ async def _run_claimed(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
         if message.get("more_body", False):
             return
         body = b"".join(chunks)
-        await remember(claimed, held[0]["status"], body)
+        etag = next((value.decode("latin-1") for name, value in held[0]["headers"] if name == b"etag"), None)
+        await remember(claimed, held[0]["status"], body, etag)
         kept = True
         await send(held[0])
         await send({"type": "http.response.body", "body": body, "more_body": False})

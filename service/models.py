@@ -132,6 +132,7 @@ class IdempotencyKey(Model):
     fingerprint = fields.CharField(max_length=64, description="HMAC of method, path and body (no password stored)")
     status_code = fields.IntField(null=True, description="Null while the first request is running")
     body = fields.TextField(null=True)
+    etag = fields.CharField(max_length=80, null=True, description="The answer's ETag (null before migration 8)")
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.models import User
+from service.models import Post, User
 from service.settings import Settings
 from tests.conftest import MakePost, MakeUser
 from tests.helpers import assert_error
@@ -63,6 +63,87 @@ async def test_the_tag_changes_when_anything_shown_changes_through_a_relation_to
     assert retagged["/tags"] != renamed["/tags"]
     await make_post(author, title="another")
     assert (await tags())[f"/users/{author.id}"] != retagged[f"/users/{author.id}"]  # post_count and recent posts
+
+
+async def test_whenever_a_read_shows_something_else_its_tag_is_another(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost, token_for: Headers
+) -> None:
+    """The reads of users and posts are tagged from their rows' versions before they are built: after each write
+    below, every read (anonymous, the owner's, an admin's; one resource, first pages, cursor pages) whose bytes
+    changed has a new tag, and a read whose tag is current still answers 304."""
+    author = await make_user(name="Ada")
+    admin = await make_user(name="Root", role="admin")
+    other = await make_user(name="Bob")
+    first = await make_post(author, title="one", tags=["a"])
+    await make_post(author, title="two")
+    cursor = (await client.get("/posts?limit=1")).json()["next_cursor"]
+    paths = (
+        f"/posts/{first}",
+        "/posts",
+        "/posts?limit=1",
+        f"/posts?limit=1&cursor={cursor}",
+        "/posts?offset=1",
+        f"/users/{author.id}",
+        f"/users/{author.id}/posts",
+        "/users",
+        "/users?limit=1&offset=1",
+        "/users?role=admin",
+    )
+    callers: dict[str, dict[str, str]] = {"anonymous": {}, "owner": token_for(author), "admin": token_for(admin)}
+
+    async def reads(deleted: str = "") -> dict[tuple[str, str], tuple[str, bytes]]:
+        seen = {}
+        for who, headers in callers.items():
+            for path in paths:
+                response = await client.get(path, headers=headers)
+                assert response.status_code == (404 if path == deleted else 200), (path, response.text)
+                if response.status_code == 200:
+                    seen[who, path] = (response.headers["etag"], response.content)
+        return seen
+
+    writes = [
+        ("PUT", f"/users/{author.id}/profile", {"bio": "hello", "website": None}, author),
+        ("PUT", f"/users/{author.id}/profile", {"bio": "hello again", "website": None}, author),
+        ("PATCH", f"/posts/{first}", {"title": "one, edited"}, author),
+        ("PATCH", f"/posts/{first}", {"body": "new text"}, author),
+        ("PATCH", f"/posts/{first}", {"tags": ["a", "b"]}, author),
+        ("PATCH", f"/users/{author.id}", {"email": "ada.new@example.com"}, author),
+        ("PATCH", f"/users/{author.id}", {"role": "admin"}, admin),
+        ("POST", "/posts", {"title": "by bob"}, other),
+        ("DELETE", f"/posts/{first}", None, author),
+    ]
+    before = await reads()
+    changed: Counter[str] = Counter()
+    for method, path, body, caller in writes:
+        answer = await client.request(method, path, json=body, headers=token_for(caller))
+        assert answer.status_code in (200, 201, 204), (method, path, answer.text)
+        after = await reads(deleted=path if method == "DELETE" else "")
+        for key, (tag, content) in after.items():
+            if content != before[key][1]:
+                changed[method] += 1
+                assert tag != before[key][0], (method, path, key, "shows something else under the same tag")
+            current = await client.get(key[1], headers={**callers[key[0]], "If-None-Match": tag})
+            assert current.status_code == 304, (key, current.status_code)
+            assert current.headers["etag"] == tag
+            assert current.content == b""
+        before = after
+    assert set(changed) == {"PUT", "PATCH", "POST", "DELETE"}  # every kind of write changed some read
+
+
+async def test_a_cursor_page_whose_only_change_is_its_next_cursor_gets_a_new_tag(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost
+) -> None:
+    author = await make_user()
+    oldest, _, _ = [await make_post(author, title=title) for title in ("p1", "p2", "p3")]
+    cursor = (await client.get("/posts?limit=1")).json()["next_cursor"]
+    page = await client.get(f"/posts?limit=1&cursor={cursor}")
+    assert [post["title"] for post in page.json()["items"]] == ["p2"]
+    assert page.json()["next_cursor"] is not None
+    await Post.filter(id=oldest).delete()
+    last = await client.get(f"/posts?limit=1&cursor={cursor}")
+    assert last.json()["items"] == page.json()["items"]
+    assert last.json()["next_cursor"] is None
+    assert last.headers["etag"] != page.headers["etag"]
 
 
 async def test_caller_dependent_reads_have_their_own_tags_and_say_they_vary(

@@ -13,7 +13,7 @@ from tortoise.queryset import CountQuery, ExistsQuery, QuerySet, QuerySetSingle
 from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
-from service.conditional import NO_CONDITION, IfMatch
+from service.conditional import NO_CONDITION, IfMatch, offer
 from service.db import retry_on_conflict
 from service.models import Post, RowCount, Tag, User
 from service.orm import TOTAL, compiled, from_orm, page_total, release
@@ -22,9 +22,14 @@ from service.posts import schemas
 from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 from service.tags.schemas import lower_case_tag
+from service.versions import page_tag, post_tag, post_version
 
-POST_COLUMNS = ("id", "title", "body", "author_id", "created_at", "updated_at", "author__id", "author__name")
-"""What a post response shows: the post's columns and its author's id and name (never the author's hash)."""
+POST_COLUMNS = (
+    *("id", "title", "body", "author_id", "created_at", "updated_at"),
+    *("author__id", "author__name", "author__updated_at"),
+)
+"""What a post response shows: the post's columns and its author's id and name (never the author's hash), and the
+author's ``updated_at``, which its tag is computed from (``service.versions``)."""
 _read_post = from_orm(schemas.PostRead)
 
 
@@ -129,13 +134,26 @@ def _user_exists(user_id: int) -> ExistsQuery:
 
 
 async def fetch_post(post_id: int) -> schemas.PostRead:
-    """One post with its author and tags (one statement); NotFoundException if there is none."""
+    """One post with its author and tags (one statement); NotFoundException if there is none. Its tag is offered
+    before it is built (``NotModifiedError`` for a read that has it)."""
     post = await _post_by_id(post_id)
     if post is None:
         raise NotFoundException(f"Post {post_id} not found")
-    read = _read_post(post)
+    try:
+        offer(post_tag(schemas.PostRead, post))
+        return _read_post(post)
+    finally:
+        release([post], "tags")
+
+
+async def current_post_tag(post_id: int) -> str | None:
+    """The tag a read of the post would carry now (None when there is no such post), for ``If-Match``."""
+    post = await _post_by_id(post_id)
+    if post is None:
+        return None
+    tag = post_tag(schemas.PostRead, post)
     release([post], "tags")
-    return read
+    return tag
 
 
 async def fetch_post_author(post_id: int) -> int:
@@ -195,9 +213,13 @@ async def list_posts(
     if not total and not posts and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
     shown, more = split(posts, paging.limit)
-    page = [_read_post(post) for post in shown]
-    release(posts, "tags")
-    return paging.page(page, total, more, last=shown[-1] if shown else None)
+    try:
+        page: Page[Any] = paging.page(shown, total, more)
+        offer(page_tag(schemas.PostRead, page, [post_version(post) for post in shown]))
+        page.items = [_read_post(post) for post in shown]
+        return page
+    finally:
+        release(posts, "tags")
 
 
 async def create_first_posts(author_id: int, posts: Sequence[tuple[str, str | None, Sequence[str]]]) -> list[int]:
@@ -238,7 +260,7 @@ async def update_post(post_id: int, changes: dict[str, Any], if_match: IfMatch =
         post = await Post.filter(id=post_id).select_for_update().only("id", "title", "body").first()
         if post is None:
             raise NotFoundException(f"Post {post_id} not found")
-        await if_match.check_current(lambda: fetch_post(post_id))
+        await if_match.check_current(lambda: current_post_tag(post_id))
         tags = changes.pop("tags", None)
         retagged = tags is not None and await replace_tags(post_id, tags)
         changed = {field: value for field, value in changes.items() if getattr(post, field) != value}
@@ -259,5 +281,5 @@ async def delete_post(post_id: int, if_match: IfMatch = NO_CONDITION) -> None:
     async with in_transaction("default"):
         if not await Post.filter(id=post_id).select_for_update().exists():
             raise NotFoundException(f"Post {post_id} not found")
-        await if_match.check_current(lambda: fetch_post(post_id))
+        await if_match.check_current(lambda: current_post_tag(post_id))
         await Post.filter(id=post_id).delete()

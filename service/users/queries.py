@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from litestar.exceptions import NotFoundException
+from pydantic import BaseModel
 from tortoise.expressions import F, Q, Subquery
 from tortoise.query_utils import Prefetch
 from tortoise.queryset import CountQuery, QuerySet, QuerySetSingle
@@ -13,7 +14,7 @@ from tortoise.timezone import now
 from tortoise.transactions import in_transaction
 
 from service import models
-from service.conditional import NO_CONDITION, IfMatch
+from service.conditional import NO_CONDITION, IfMatch, offer
 from service.db import retry_on_conflict
 from service.models import Post, Profile, Role, RowCount
 from service.orm import TOTAL, compiled, from_orm, page_total, release
@@ -29,12 +30,15 @@ from service.users.schemas import (
     UserDetailRead,
     UserRead,
 )
+from service.versions import page_tag, user_detail_tag, user_version
 
-S = TypeVar("S")
+S = TypeVar("S", bound=BaseModel)
 RECENT_POSTS = 20
 _COMPARABLE = ("name", "email", "role")  # the non-null columns an update may set to the value they already hold
 USER_COLUMNS = ("id", "name", "email", "role", "created_at", "updated_at")
 PUBLIC_USER_COLUMNS = tuple(column for column in USER_COLUMNS if column != "email")
+PROFILE_COLUMNS = ("profile__id", "profile__bio", "profile__website", "profile__updated_at")
+"""The profile a user detail shows, with its ``updated_at`` (not shown: the tag is computed from it)."""
 _read_user = from_orm(UserRead)
 _read_public_user = from_orm(PublicUserRead)
 _read_user_detail = from_orm(UserDetailRead)
@@ -47,14 +51,14 @@ admins (``private``)."""
 def _user_detail(user_id: int, emails: bool = True) -> QuerySetSingle[models.User | None]:
     """The user (with the email if ``emails``), their profile (joined), their post count (a subquery) and recent
     posts (prefetched)."""
-    recent = (
-        Post.all().order_by("-created_at", "-id").limit(RECENT_POSTS).only("id", "title", "author_id", "created_at")
-    )
+    # ``updated_at`` is not shown: the user's tag is computed from it (service.versions).
+    recent = Post.all().order_by("-created_at", "-id").limit(RECENT_POSTS)
+    recent = recent.only("id", "title", "author_id", "created_at", "updated_at")
     return (
         models.User.filter(id=user_id)
         .select_related("profile")
         # The profile's id tells "no profile" from a profile whose fields are all null.
-        .only(*(USER_COLUMNS if emails else PUBLIC_USER_COLUMNS), "profile__id", "profile__bio", "profile__website")
+        .only(*(USER_COLUMNS if emails else PUBLIC_USER_COLUMNS), *PROFILE_COLUMNS)
         .annotate(post_count=Subquery(Post.filter(author_id=user_id).count()))
         .prefetch_related(Prefetch("posts", queryset=recent))
         .first()
@@ -115,26 +119,40 @@ async def ensure_user_exists(user_id: int) -> None:
         raise NotFoundException(f"User {user_id} not found")
 
 
-async def _detail(user_id: int, read: Callable[[models.User], S], emails: bool) -> S:
-    """A user with profile, ``post_count`` and 20 most recent posts (no bodies), one statement, as ``read`` shows it."""
+async def _detail(user_id: int, schema: type[S], read: Callable[[models.User], S], emails: bool) -> S:
+    """A user with profile, ``post_count`` and 20 most recent posts (no bodies), one statement, as ``read`` shows it
+    (``schema``); its tag is offered before it is built (``NotModifiedError`` for a read that has it)."""
     user = await _user_detail(user_id, emails)
     if user is None:
         raise NotFoundException(f"User {user_id} not found")
-    shown = read(user)
+    try:
+        offer(user_detail_tag(schema, user))
+        return read(user)
+    finally:
+        release([user], "posts")
+
+
+async def current_own_tag(user_id: int) -> str | None:
+    """The tag the user's own read (``UserDetailRead``) would carry now, None if there is no such user: what
+    ``If-Match`` on their writes is compared with."""
+    user = await _user_detail(user_id, True)
+    if user is None:
+        return None
+    tag = user_detail_tag(UserDetailRead, user)
     release([user], "posts")
-    return shown
+    return tag
 
 
 async def fetch_user_detail(user_id: int, *, private: bool) -> UserDetailRead | PublicUserDetailRead:
     """The user as the caller may see them: with the email when ``private`` (the user themself or an admin)."""
     if private:
         return await fetch_own_user_detail(user_id)
-    return await _detail(user_id, _read_public_user_detail, emails=False)
+    return await _detail(user_id, PublicUserDetailRead, _read_public_user_detail, emails=False)
 
 
 async def fetch_own_user_detail(user_id: int) -> UserDetailRead:
     """The user as they themself (or an admin) see them: with the email."""
-    return await _detail(user_id, _read_user_detail, emails=True)
+    return await _detail(user_id, UserDetailRead, _read_user_detail, emails=True)
 
 
 async def count_users(role: Role | None = None, q: str | None = None, *, emails: bool = False) -> int:
@@ -165,9 +183,12 @@ async def list_users(
     else:
         total = await count_users(role, q, emails=private)
         users = await _user_page(limit, offset, role, q, order, private) if offset < total else []
-    read = _read_user if private else _read_public_user
+    read, schema = (_read_user, UserRead) if private else (_read_public_user, PublicUserRead)
     shown, more = split(users, paging.limit)
-    return paging.page([read(user) for user in shown], total, more)
+    page: Page[Any] = paging.page(shown, total, more)
+    offer(page_tag(schema, page, [user_version(user) for user in shown]))
+    page.items = [read(user) for user in shown]
+    return page
 
 
 async def create_user(data: UserCreate, role: Role) -> int:
@@ -244,7 +265,7 @@ async def _update_user(user_id: int, values: dict[str, Any], if_match: IfMatch =
         return
     async with in_transaction("default"):
         await _lock_user(user_id)
-        await if_match.check_current(lambda: fetch_own_user_detail(user_id))
+        await if_match.check_current(lambda: current_own_tag(user_id))
         await _apply_update(user_id, values)
 
 
@@ -271,5 +292,5 @@ async def delete_user(user_id: int, if_match: IfMatch = NO_CONDITION) -> None:
         return
     async with in_transaction("default"):
         await _lock_user(user_id)
-        await if_match.check_current(lambda: fetch_own_user_detail(user_id))
+        await if_match.check_current(lambda: current_own_tag(user_id))
         await models.User.filter(id=user_id).delete()
