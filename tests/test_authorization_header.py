@@ -1,0 +1,34 @@
+"""The ``Authorization`` header as the token dependencies read it from the raw headers: what Litestar's parsed
+headers give (the first one, any case of the name, latin-1), or None."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Request
+
+from service.auth.dependencies import authorization
+
+HEADER_LISTS: list[list[tuple[bytes, bytes]]] = [
+    [],
+    [(b"host", b"x"), (b"accept", b"*/*")],
+    [(b"authorization", b"Bearer abc")],
+    [(b"host", b"x"), (b"Authorization", b"Bearer \xe9t\xe9"), (b"authorization", b"Bearer second")],
+    [(b"authorization", b"")],
+    [(b"x-authorization", b"Bearer no"), (b"AUTHORIZATION", b"Basic yes")],
+]
+
+
+def request_with(headers: list[tuple[bytes, bytes]]) -> Request[Any, Any, Any]:
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize("headers", HEADER_LISTS)
+def test_the_authorization_header_is_what_the_parsed_headers_give(headers: list[tuple[bytes, bytes]]) -> None:
+    assert authorization(request_with(headers)) == request_with(headers).headers.get("authorization")
+
+
+def test_the_first_authorization_header_is_read() -> None:
+    assert authorization(request_with(HEADER_LISTS[3])) == "Bearer été"
+    assert authorization(request_with(HEADER_LISTS[1])) is None
