@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from litestar.exceptions import ValidationException
@@ -77,6 +78,31 @@ _PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 """How a cursor's ``[value, id]`` is written (one encoder for every cursor, not one per ``json.dumps`` call)."""
 _SCOPE = json.JSONEncoder(separators=(",", ":"), default=str)
 """How a page's list, order and filters are written for its cursors' signature."""
+
+
+_scopes: dict[tuple[Any, ...], bytes] = {}
+_SCOPES_KEPT = 1024
+_EXACT = frozenset({type(None), str, int, bool})
+"""Types whose equal values always write the same JSON (not float: ``0.0 == -0.0``), so a scope can be cached by
+its values (and their types: ``1 == True``)."""
+
+
+def _scope(name: str, order: str, filters: Mapping[str, Any]) -> bytes:
+    """The bytes a page's cursors sign for (list, order and filters); the same list, order and filters come back
+    page after page, so the text is kept (up to ``_SCOPES_KEPT`` of them) rather than written each time."""
+    types = tuple(map(type, filters.values()))
+    key = (name, order, *filters.items(), *types)
+    try:
+        scope = _scopes.get(key)
+    except TypeError:  # a value that cannot be a key (none of the lists' filters)
+        return _SCOPE.encode([name, order, sorted(filters.items())]).encode()
+    if scope is None:
+        scope = _SCOPE.encode([name, order, sorted(filters.items())]).encode()
+        if all(kind in _EXACT or issubclass(kind, StrEnum) for kind in types):
+            if len(_scopes) >= _SCOPES_KEPT:
+                _scopes.clear()
+            _scopes[key] = scope
+    return scope
 
 
 def _payload(value: SortValue | None, last_id: int) -> bytes:
@@ -162,7 +188,7 @@ def paging(
         raise ValidationException(
             "Invalid page", extra=[{"key": "offset", "message": "offset cannot be combined with cursor"}]
         )
-    scope = _SCOPE.encode([name, order, sorted(filters.items())]).encode()
+    scope = _scope(name, order, filters)
     current = Paging(limit, None if cursor is not None else offset or 0, None, order, scope, secret.encode())
     if cursor is None:
         return current

@@ -97,3 +97,18 @@ def test_a_cursor_of_other_filters_is_refused() -> None:
         with pytest.raises(ValidationException):
             paging(SECRET, "users", 20, None, cursor, "name", **filters)
     assert paging(SECRET, "users", 20, None, cursor, "name", role=Role.MEMBER, q=None, private=False).start
+
+
+def test_scopes_differ_whenever_their_json_does() -> None:
+    def scope(**filters: Any) -> bytes:
+        return paging(SECRET, "posts", 20, None, None, "id", **filters).scope
+
+    for _ in range(2):  # the second time from the kept scopes
+        assert scope(flag=True) == b'["posts","id",[["flag",true]]]'
+        assert scope(flag=1) == b'["posts","id",[["flag",1]]]'
+        assert scope(x=0.0) == b'["posts","id",[["x",0.0]]]'
+        assert scope(x=-0.0) == b'["posts","id",[["x",-0.0]]]'
+        assert scope(role=Role.MEMBER) == scope(role="member") == b'["posts","id",[["role","member"]]]'
+        assert scope(a=None, b="x") == scope(b="x", a=None) == b'["posts","id",[["a",null],["b","x"]]]'
+        assert scope(ids=[1, 2]) == b'["posts","id",[["ids",[1,2]]]]'
+    assert len({scope(q=str(n)) for n in range(3000)}) == 3000
