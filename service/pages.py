@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from litestar.exceptions import ValidationException
@@ -74,6 +74,47 @@ def after(order: str, value: SortValue | None, last_id: int) -> Q:
     return Q(**from_value) & (Q(**past_value) | Q(**past_id))
 
 
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""How a cursor's ``[value, id]`` is written (one encoder for every cursor, not one per ``json.dumps`` call)."""
+_SCOPE = json.JSONEncoder(separators=(",", ":"), default=str)
+"""How a page's list, order and filters are written for its cursors' signature."""
+
+
+_scopes: dict[tuple[Any, ...], bytes] = {}
+_SCOPES_KEPT = 1024
+_EXACT = frozenset({type(None), str, int, bool})
+"""Types whose equal values always write the same JSON (not float: ``0.0 == -0.0``), so a scope can be cached by
+its values (and their types: ``1 == True``)."""
+
+
+def _scope(name: str, order: str, filters: Mapping[str, Any]) -> bytes:
+    """The bytes a page's cursors sign for (list, order and filters); the same list, order and filters come back
+    page after page, so the text is kept (up to ``_SCOPES_KEPT`` of them) rather than written each time."""
+    types = tuple(map(type, filters.values()))
+    key = (name, order, *filters.items(), *types)
+    try:
+        scope = _scopes.get(key)
+    except TypeError:  # a value that cannot be a key (none of the lists' filters)
+        return _SCOPE.encode([name, order, sorted(filters.items())]).encode()
+    if scope is None:
+        scope = _SCOPE.encode([name, order, sorted(filters.items())]).encode()
+        if all(kind in _EXACT or issubclass(kind, StrEnum) for kind in types):
+            if len(_scopes) >= _SCOPES_KEPT:
+                _scopes.clear()
+            _scopes[key] = scope
+    return scope
+
+
+def _payload(value: SortValue | None, last_id: int) -> bytes:
+    """``[value, last_id]`` as compact JSON: written directly for an id or a time (no character there needs
+    escaping, so the text is the encoder's), through the encoder for text and relevance."""
+    if value is None:
+        return b"[null,%d]" % last_id
+    if isinstance(value, datetime):
+        return b'["%s",%d]' % (value.isoformat().encode("ascii"), last_id)
+    return _PAYLOAD.encode([value, last_id]).encode()
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -104,12 +145,11 @@ class Paging:
     secret: bytes
 
     def cursor(self, position: Position) -> str:
-        value = position.value.isoformat() if isinstance(position.value, datetime) else position.value
-        payload = json.dumps([value, position.id], ensure_ascii=False, separators=(",", ":")).encode()
+        payload = _payload(position.value, position.id)
         return f"{_b64(payload)}.{_b64(self._signature(payload))}"
 
     def _signature(self, payload: bytes) -> bytes:
-        return hmac.new(self.secret, self.scope + b"\0" + payload, hashlib.sha256).digest()[:16]
+        return hmac.digest(self.secret, self.scope + b"\0" + payload, "sha256")[:16]
 
     def read(self, cursor: str) -> Position:
         """The position a cursor names; a 400 for one that was not made by this list with these filters and order."""
@@ -148,7 +188,7 @@ def paging(
         raise ValidationException(
             "Invalid page", extra=[{"key": "offset", "message": "offset cannot be combined with cursor"}]
         )
-    scope = json.dumps([name, order, sorted(filters.items())], default=str, separators=(",", ":")).encode()
+    scope = _scope(name, order, filters)
     current = Paging(limit, None if cursor is not None else offset or 0, None, order, scope, secret.encode())
     if cursor is None:
         return current

@@ -22,6 +22,7 @@ BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 BEARER_OPTIONAL: list[dict[str, list[str]]] = [{}, {BEARER_SCHEME: []}]
 """``security=`` for handlers where a token is optional but changes what is allowed."""
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_AUTHORIZATION = b"authorization"
 
 CurrentUser = NamedDependency[User]
 """The caller, from the bearer token (401 without a valid one)."""
@@ -59,9 +60,18 @@ async def _user_from_header(header: str, settings: Settings) -> User:
     return user
 
 
+def authorization(request: Request[Any, Any, Any]) -> str | None:
+    """The request's first ``Authorization`` header, as ``request.headers.get("authorization")`` reads it, found
+    in the raw headers: without building the parsed headers (most reads send no token)."""
+    for name, value in request.scope["headers"]:
+        if name.lower() == _AUTHORIZATION:
+            return value.decode("latin-1")
+    return None
+
+
 async def provide_current_user(request: Request[Any, Any, Any], settings: AppSettings) -> User:
     """The caller; 401 without a valid token."""
-    header = request.headers.get("authorization")
+    header = authorization(request)
     if not header:
         raise unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
     return await _user_from_header(header, settings)
@@ -69,7 +79,7 @@ async def provide_current_user(request: Request[Any, Any, Any], settings: AppSet
 
 async def provide_optional_user(request: Request[Any, Any, Any], settings: AppSettings) -> User | None:
     """The caller if a token was sent (401 if it is not valid), otherwise None."""
-    header = request.headers.get("authorization")
+    header = authorization(request)
     return None if not header else await _user_from_header(header, settings)
 
 
