@@ -167,7 +167,13 @@ def variants(url: str, args: argparse.Namespace) -> dict[str, Callable[[], Any]]
     }
     settings = Settings.from_env(env)
     if not args.observability:
-        return {"service": lambda: create_app(settings), "baseline": baseline.create_app}
+        # Each app is made just before it is measured, and making it sets ORM_FAST_PATH for the process.
+        plain = Settings.from_env({**env, "ORM_FAST_PATH": "0"})
+        return {
+            "service": lambda: create_app(settings),
+            "plain": lambda: create_app(plain),
+            "baseline": baseline.create_app,
+        }
     quiet = Settings.from_env({**env, "METRICS": "0"})
     return {
         "no metrics": lambda: create_app(quiet),
@@ -332,11 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 costs = " ".join(f"{(value - off) / off:+7.1%}" for value in others)
                 print(f"  {name:24s} {cpu}  {costs}")
         return 0
-    print(f"  {'endpoint':24s} {'service':>9s} {'baseline':>9s}  service/baseline")
+    print(f"  {'endpoint':24s} {'service':>9s} {'baseline':>9s}  service/baseline  plain (ORM_FAST_PATH=0)")
     for name, measured in figures.items():
         if {"service", "baseline"} <= measured.keys():
             service, base = measured["service"], measured["baseline"]
-            print(f"  {name:24s} {service:9.1f} {base:9.1f}  {service / base:5.2f}x")
+            plain = f"{measured['plain']:9.1f} {measured['plain'] / base:5.2f}x" if "plain" in measured else ""
+            print(f"  {name:24s} {service:9.1f} {base:9.1f}  {service / base:5.2f}x            {plain}")
     print("\nValidators: the ETag's cost within the service's read, and a 304 (If-None-Match current) against the 200")
     print(f"  {'endpoint':24s} {'ETag us':>9s} {'share':>7s} {'304 us':>9s} {'304/200':>8s}")
     for name, measured in figures.items():

@@ -6,7 +6,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SERVERS = ("service", "baseline")
+SERVERS = ("service", "plain", "baseline")
+"""``plain``: the service with ``ORM_FAST_PATH=0`` (``--plain``), when measured."""
 TARGET_RPS_RATIO = 0.8  # service requests/s at least this share of the baseline's
 TARGET_P99_RATIO = 1.5  # service p99 latency at most this multiple of the baseline's
 MIB = 1024 * 1024
@@ -39,7 +40,9 @@ def summarise(
                 "rss_mib_end": mine[-1]["rss_end"] / MIB,
                 "sql_per_request": statements.get(server, {}).get(name),
             }
-        if all(server in entry for server in SERVERS):
+        if "plain" in entry and "baseline" in entry and entry["plain"]["requests"] and entry["baseline"]["requests"]:
+            entry["plain_rps_ratio"] = entry["plain"]["rps_median"] / entry["baseline"]["rps_median"]
+        if "service" in entry and "baseline" in entry:
             service, baseline = entry["service"], entry["baseline"]
             if not (service["requests"] and baseline["requests"]):
                 summary[name] = entry  # nothing measured: no ratio to give
@@ -94,6 +97,8 @@ def render(summary: Mapping[str, Any], heading: Sequence[str]) -> str:
                 f"  {'service/baseline':<17}{entry['rps_ratio']:>12.2f}x {'':<19}{'':>9}{entry['p99_ratio']:>8.2f}x"
                 f"  {_verdict(entry)}"
             )
+        if "plain_rps_ratio" in entry:
+            lines.append(f"  {'plain/baseline':<17}{entry['plain_rps_ratio']:>12.2f}x  (ORM_FAST_PATH=0)")
         lines.append("")
     lines.append(
         f"Summary (target: service req/s >= {TARGET_RPS_RATIO:.2f}x baseline and p99 <= {TARGET_P99_RATIO:.2f}x)"
@@ -112,4 +117,8 @@ def render(summary: Mapping[str, Any], heading: Sequence[str]) -> str:
             f"{entry['rps_ratio']:>7.2f}x{service['p99_ms']:>12.1f}{baseline['p99_ms']:>13.1f}"
             f"{entry['p99_ratio']:>7.2f}x{sql:>9}  {_verdict(entry)}"
         )
+    plain = {name: entry["plain_rps_ratio"] for name, entry in summary.items() if "plain_rps_ratio" in entry}
+    if plain:
+        lines.append("With the fast path off (ORM_FAST_PATH=0), req/s against the baseline:")
+        lines.extend(f"  {name:<24}{ratio:>7.2f}x" for name, ratio in plain.items())
     return "\n".join(lines)

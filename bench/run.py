@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=seed.DEFAULT_SEED, help="random seed of the data")
     parser.add_argument("--smoke", action="store_true", help="tiny data, 1 s runs, 1 repetition: proves the harness")
     parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="also measure the service with its fast path off (ORM_FAST_PATH=0), as a third server 'plain'",
+    )
+    parser.add_argument(
         "--serve",
         action="store_true",
         help="set up and start both servers, print their URLs as one 'BENCH_SERVERS {json}' line, and keep them "
@@ -271,6 +276,10 @@ async def benchmark(args: argparse.Namespace, server_url: str, server_label: str
             running.append(service)
             base = servers.start_baseline(url, args.workers, workdir)
             running.append(base)
+            plain = None
+            if args.plain and not args.serve:
+                plain = servers.start_service(url, args.workers, workdir, name="plain", fast_path=False)
+                running.append(plain)
             probe = None
             if not args.serve:
                 probe = servers.start_service(url, 1, workdir, name="service-probe", access_log=True)
@@ -306,7 +315,8 @@ async def benchmark(args: argparse.Namespace, server_url: str, server_label: str
             probe.stop()
             running.remove(probe)
             await cleanup_signups(admin)
-            runs = await _all_runs(args, generator, {"service": service, "baseline": base}, chosen, admin)
+            measured = {"service": service, "baseline": base, **({"plain": plain} if plain is not None else {})}
+            runs = await _all_runs(args, generator, measured, chosen, admin)
         finally:
             for server in running:
                 server.stop()
@@ -378,7 +388,9 @@ async def _all_runs(
     runs: list[dict[str, Any]] = []
     for repetition in range(1, args.repetitions + 1):
         for index, endpoint in enumerate(chosen):
-            order = ("service", "baseline") if (repetition + index) % 2 else ("baseline", "service")
+            names = list(by_name)  # each server goes first in turn
+            shift = (repetition + index) % len(names)
+            order = names[shift:] + names[:shift]
             for position, name in enumerate(order):
                 tag = f"r{repetition}{name[0]}{uuid.uuid4().hex[:6]}"
                 result = await measure(args, generator, by_name[name], endpoint, tag, list(by_name.values()))

@@ -146,10 +146,12 @@ def _base_env(database_url: str, workers: int) -> dict[str, str]:
     return env
 
 
-def service_env(database_url: str, workers: int, *, access_log: bool = False) -> dict[str, str]:
-    """The service as deployed: production mode, a real secret, no migrations at start, quiet logs."""
+def service_env(database_url: str, workers: int, *, access_log: bool = False, fast_path: bool = True) -> dict[str, str]:
+    """The service as deployed: production mode, a real secret, no migrations at start, quiet logs (``fast_path``
+    False: with ``ORM_FAST_PATH=0``)."""
     env = _base_env(database_url, workers)
     env.update(
+        ORM_FAST_PATH="1" if fast_path else "0",
         APP_ENV="production",
         MIGRATE_ON_START="0",
         JWT_SECRET=secrets.token_hex(32),
