@@ -1,0 +1,78 @@
+"""Mutation testing of the fast path (service/orm/) and the pool: ``python -m tests.mutation`` (``make mutation``).
+
+Runs mutmut (its settings: ``[tool.mutmut]`` in pyproject.toml) on the mutants of ``SCOPE`` in a fresh
+``mutants/`` folder, against one embedded PostgreSQL started here for the whole run (``TEST_DATABASE_URL``: each
+mutant's tests create and drop their own database on it, instead of starting a server each), then prints the score:
+killed (a test failed, or the tests hung past mutmut's timeout) over all mutants, ``EQUIVALENT`` ones aside.
+Extra arguments go to ``mutmut run`` (``--max-children 1``). ``.venv/bin/mutmut results`` lists the survivors and
+``.venv/bin/mutmut show NAME`` shows one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.postgres import postgres_server
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))
+SCOPE = (
+    "service.orm.*",
+    # the pool of service/db/client.py: not its statement counting, SQL logging or migration lock
+    "service.db.client.xǁTurnsǁ*",
+    "service.db.client.x__expire__*",
+    "service.db.client.xǁBoundedPoolǁ*",
+    "service.db.client.xǁ_FairAcquireǁ*",
+    "service.db.client.xǁServiceDBClientǁ__init____*",
+    "service.db.client.xǁServiceDBClientǁcreate_pool__*",
+)
+EQUIVALENT: dict[str, str] = {}
+"""Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
+KILLED = {"killed", "timeout"}
+
+
+def results() -> dict[str, str]:
+    """Every mutant of the last run in ``SCOPE`` and its status (``killed``, ``survived``, ``no tests``, ...)."""
+    listing = subprocess.run(
+        [MUTMUT, "results", "--all", "true"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    found = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().partition(": ")
+        if status and any(fnmatch.fnmatchcase(name, pattern) for pattern in SCOPE):
+            found[name] = status
+    return found
+
+
+def main(arguments: list[str]) -> int:
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    started = time.monotonic()
+    with postgres_server() as url:
+        environment = {**os.environ, "TEST_DATABASE_URL": url}
+        run = subprocess.run([MUTMUT, "run", *arguments, *SCOPE], cwd=ROOT, env=environment, check=False)
+    minutes = (time.monotonic() - started) / 60
+    if run.returncode != 0:
+        print(f"mutmut run failed ({run.returncode})", file=sys.stderr)
+        return run.returncode
+    found = results()
+    statuses = Counter(status for name, status in found.items() if name not in EQUIVALENT)
+    equivalent = sum(name in found for name in EQUIVALENT)
+    counted = sum(statuses.values())
+    killed = sum(statuses[status] for status in KILLED)
+    print(f"{minutes:.0f} min; by status: {dict(statuses)}; equivalent: {equivalent}")
+    print(f"mutation score: {killed}/{counted} killed ({100 * killed / counted:.1f}%), {equivalent} equivalent aside")
+    for name, status in sorted(found.items()):
+        if status not in KILLED and name not in EQUIVALENT:
+            print(f"  {status}: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
