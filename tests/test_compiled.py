@@ -18,11 +18,11 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 from pydantic_core import to_json
 from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
@@ -36,7 +36,8 @@ from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
-from service.orm import Compiled, CompileError, UnsupportedFieldError, compiled, from_orm, release
+from service.orm import Compiled, CompileError, UnsupportedFieldError, compiled, fast_path, from_orm, release
+from service.orm import schemas as orm_schemas
 from service.orm.hydration import fast_converter, instance_builder
 from service.orm.prefetch import relation_container
 from service.pages import Page
@@ -539,10 +540,13 @@ async def test_released_instances_are_freed_without_the_garbage_collector(world:
         gc.collect()
 
 
-async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[int]]) -> None:
+async def test_from_orm_builds_what_model_validate_builds(
+    world: dict[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The response schemas are built from the ORM objects by ``from_orm`` (no second validation of what the
     typed model fields already hold): the same instances as ``model_validate``, field by field, set fields and
-    JSON included, for every read's objects."""
+    JSON included, for every read's objects. The plans are made here, not taken from those made at import."""
+    monkeypatch.setattr(orm_schemas, "_builders", {})
     pairs: list[tuple[type[BaseModel], Any]] = []
     for post_id in world["posts"]:
         pairs.append((PostRead, await post_queries._post_by_id(post_id)))
@@ -567,8 +571,94 @@ async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[
         built, validated = from_orm(schema)(obj), schema.model_validate(obj)
         assert built == validated
         assert built.model_fields_set == validated.model_fields_set
+        assert built.__pydantic_extra__ == validated.__pydantic_extra__
+        assert built.__pydantic_private__ == validated.__pydantic_private__
         assert to_json(built) == to_json(validated)
         assert assert_instances(built, schema) >= 1
+    assert from_orm(PostRead) is from_orm(PostRead)  # one plan per schema
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+
+
+class _WithPrivate(_Named):
+    _seen: int = PrivateAttr(default=7)
+
+
+class _WithExtra(_Named):
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+
+class _WithPostInit(_Named):
+    def model_post_init(self, context: Any) -> None:
+        self.__dict__["name"] = self.name.upper()
+
+
+class _WithNested(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    inner: _Named
+    maybe: _Named | None
+    count: int | None
+    many: Annotated[list[_Named], BeforeValidator(list)]
+    words: Annotated[list[str], BeforeValidator(lambda words: sorted(words))]
+
+
+@pytest.mark.parametrize("schema", [_Named, _WithPrivate, _WithExtra, _WithPostInit])
+def test_from_orm_fills_every_kind_of_schema_as_model_validate_does(
+    schema: type[BaseModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema ``model_construct`` fills with more than the values (private attributes, extra fields, a
+    ``model_post_init``) is built as ``model_validate`` builds it, instance state included."""
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    obj = SimpleNamespace(name="ada")
+    built, validated = from_orm(schema)(obj), schema.model_validate(obj)
+    assert type(built) is schema
+    assert built.__dict__ == validated.__dict__
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.__pydantic_extra__ == validated.__pydantic_extra__
+    assert built.__pydantic_private__ == validated.__pydantic_private__
+    with fast_path(False), pytest.raises(ValidationError):
+        from_orm(schema)(SimpleNamespace(name=1))
+
+
+def test_from_orm_builds_nested_optional_and_listed_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    build = from_orm(_WithNested)
+    for maybe, count in ((SimpleNamespace(name="b"), 3), (None, None)):
+        obj = SimpleNamespace(
+            inner=SimpleNamespace(name="a"),
+            maybe=maybe,
+            count=count,
+            many=(SimpleNamespace(name="c"), SimpleNamespace(name="d")),
+            words={"z", "y"},
+        )
+        built, validated = build(obj), _WithNested.model_validate(obj)
+        assert built == validated
+        assert built.model_fields_set == validated.model_fields_set
+        assert [type(item) for item in built.many] == [_Named, _Named]
+        assert built.words == ["y", "z"]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        (Annotated[str, BeforeValidator(lambda value: value), BeforeValidator(lambda value: value)], "BeforeValidator"),
+        (Annotated[str, Field(alias="other")], "an alias"),
+        (Annotated[str, BeforeValidator(lambda value, info: value)], "takes more than the value"),
+        (list[int], "list"),
+        (_Named | int, "int"),
+        (Annotated[_Named, BeforeValidator(lambda value: value)], "_Named"),
+    ],
+)
+def test_from_orm_refuses_each_field_it_cannot_fill(
+    annotation: Any, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    schema = create_model("Refused", __config__=ConfigDict(from_attributes=True), field=(annotation, ...))
+    with pytest.raises(UnsupportedFieldError, match=message):
+        from_orm(schema)
 
 
 def test_from_orm_refuses_a_field_it_cannot_copy() -> None:
