@@ -36,7 +36,16 @@ from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
-from service.orm import Compiled, CompileError, UnsupportedFieldError, compiled, fast_path, from_orm, release
+from service.orm import (
+    Compiled,
+    CompileError,
+    UnsupportedFieldError,
+    compiled,
+    fast_path,
+    from_orm,
+    page_total,
+    release,
+)
 from service.orm import schemas as orm_schemas
 from service.orm.hydration import fast_converter, instance_builder
 from service.orm.prefetch import relation_container
@@ -659,6 +668,17 @@ def test_from_orm_refuses_each_field_it_cannot_fill(
     schema = create_model("Refused", __config__=ConfigDict(from_attributes=True), field=(annotation, ...))
     with pytest.raises(UnsupportedFieldError, match=message):
         from_orm(schema)
+
+
+async def test_a_first_page_carries_its_total(world: dict[str, list[int]]) -> None:
+    """``page_total`` reads the total every row of a first page carries: the number of matches, not of rows."""
+    total = await Post.all().count()
+    assert total > 3
+    for limit in (1, 3):
+        page = await post_queries._post_page(limit, None, None, None, None, "id")
+        assert len(page) == limit
+        assert page_total(page) == total
+    assert page_total([]) == 0
 
 
 def test_from_orm_refuses_a_field_it_cannot_copy() -> None:
