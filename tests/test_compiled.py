@@ -244,6 +244,24 @@ async def test_prefetches_in_separate_statements_pad_parent_keys(world: dict[str
         assert all(size & (size - 1) == 0 for size in prefetch.plans)  # powers of two: a few statement shapes
 
 
+async def test_prefetch_plan_is_the_statement_of_a_separate_prefetch(world: dict[str, list[int]]) -> None:
+    """``prefetch_plan`` gives the SQL and parameters a separate prefetch sends for these parents' keys: run, they
+    select what Tortoise selects for them; an inlined prefetch has no statement of its own."""
+    selected = 0
+    for count in (1, 3, len(world["users"])):
+        keys = world["users"][:count]
+        sql, params = _users_with_some_posts.prefetch_plan("posts", keys, 10)
+        assert sql.count("$") == len(params)
+        assert set(keys) <= set(params)
+        _, rows = await Post._meta.db.execute_query(sql, params)
+        expected = await Post.filter(author_id__in=keys).order_by("id").limit(7).values_list("id", flat=True)
+        assert [row["id"] for row in rows] == list(expected)
+        selected += len(expected)
+    assert selected
+    with pytest.raises(CompileError, match="'posts' is inlined"):
+        _users_with_everything.prefetch_plan("posts", world["users"][:1], 10)
+
+
 async def test_inlined_prefetches_match_the_orm_in_one_statement(world: dict[str, list[int]]) -> None:
     for limit in (1, 3, 100):
         await assert_same(_users_with_everything, limit)
