@@ -244,6 +244,41 @@ async def test_prefetches_in_separate_statements_pad_parent_keys(world: dict[str
         assert all(size & (size - 1) == 0 for size in prefetch.plans)  # powers of two: a few statement shapes
 
 
+@compiled("limit", "offset")
+def _users_with_renamed_prefetches(limit: int, offset: int | None) -> QuerySet[User]:
+    posts = Post.all().order_by("id").only(*POST_FIELDS)
+    users = User.all().order_by("id").limit(limit)
+    users = users if offset is None else users.offset(offset)  # an offset: prefetched in statements of their own
+    return users.prefetch_related(
+        Prefetch("posts", posts, to_attr="written"), Prefetch("profile", Profile.all(), to_attr="bio")
+    )
+
+
+@compiled("limit")
+def _posts_with_renamed_prefetches(limit: int) -> QuerySet[Post]:
+    return (
+        Post.all()
+        .order_by("id")
+        .limit(limit)
+        .prefetch_related(
+            Prefetch("author", User.all(), to_attr="writer"), Prefetch("tags", Tag.all(), to_attr="labels")
+        )
+    )
+
+
+async def test_prefetches_to_another_attribute_match_the_orm(world: dict[str, list[int]]) -> None:
+    """``Prefetch(..., to_attr=...)`` of every kind of relation, inlined or not, puts the related objects where
+    Tortoise puts them."""
+    for limit in (1, 3, 100):
+        for offset in (None, 0, 2):
+            users = await assert_same(_users_with_renamed_prefetches, limit, offset)
+        posts = await assert_same(_posts_with_renamed_prefetches, limit)
+    assert any(user.written for user in users)
+    assert any(user.bio is not None for user in users)
+    assert all(post.writer.id == post.author_id for post in posts)
+    assert any(post.labels for post in posts)
+
+
 async def test_prefetch_plan_is_the_statement_of_a_separate_prefetch(world: dict[str, list[int]]) -> None:
     """``prefetch_plan`` gives the SQL and parameters a separate prefetch sends for these parents' keys: run, they
     select what Tortoise selects for them; an inlined prefetch has no statement of its own."""
