@@ -33,7 +33,14 @@ SCOPE = (
     "service.db.client.xǁServiceDBClientǁ__init____*",
     "service.db.client.xǁServiceDBClientǁcreate_pool__*",
 )
-EQUIVALENT: dict[str, str] = {}
+EQUIVALENT: dict[str, str] = {
+    "service.orm.schemas.x__filled_by_values_alone__mutmut_3": "a schema with private attributes always has"
+    " __pydantic_post_init__ (pydantic sets it to initialise them), so the private-attribute test never decides",
+    "service.orm.schemas.x__plan__mutmut_22": "pydantic refuses field names with a leading underscore, so"
+    " name.startswith('_') is never true",
+    "service.orm.schemas.x__plan__mutmut_59": "split('=')[0] and split('=', 1)[0] are the same text",
+    "service.orm.schemas.x__plan__mutmut_62": "split('=', 2)[0] and split('=', 1)[0] are the same text",
+}
 """Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
 KILLED = {"killed", "timeout"}
 

@@ -643,6 +643,7 @@ async def test_from_orm_builds_what_model_validate_builds(
 class _Named(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     name: str
+    size: int | None = None
 
 
 class _WithPrivate(_Named):
@@ -674,7 +675,7 @@ def test_from_orm_fills_every_kind_of_schema_as_model_validate_does(
     """A schema ``model_construct`` fills with more than the values (private attributes, extra fields, a
     ``model_post_init``) is built as ``model_validate`` builds it, instance state included."""
     monkeypatch.setattr(orm_schemas, "_builders", {})
-    obj = SimpleNamespace(name="ada")
+    obj = SimpleNamespace(name="ada", size=3)
     built, validated = from_orm(schema)(obj), schema.model_validate(obj)
     assert type(built) is schema
     assert built.__dict__ == validated.__dict__
@@ -688,12 +689,12 @@ def test_from_orm_fills_every_kind_of_schema_as_model_validate_does(
 def test_from_orm_builds_nested_optional_and_listed_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(orm_schemas, "_builders", {})
     build = from_orm(_WithNested)
-    for maybe, count in ((SimpleNamespace(name="b"), 3), (None, None)):
+    for maybe, count in ((SimpleNamespace(name="b", size=2), 3), (None, None)):
         obj = SimpleNamespace(
-            inner=SimpleNamespace(name="a"),
+            inner=SimpleNamespace(name="a", size=None),
             maybe=maybe,
             count=count,
-            many=(SimpleNamespace(name="c"), SimpleNamespace(name="d")),
+            many=(SimpleNamespace(name="c", size=1), SimpleNamespace(name="d", size=None)),
             words={"z", "y"},
         )
         built, validated = build(obj), _WithNested.model_validate(obj)
@@ -708,6 +709,7 @@ def test_from_orm_builds_nested_optional_and_listed_fields(monkeypatch: pytest.M
     [
         (Annotated[str, BeforeValidator(lambda value: value), BeforeValidator(lambda value: value)], "BeforeValidator"),
         (Annotated[str, Field(alias="other")], "an alias"),
+        (Annotated[str, Field(validation_alias="other")], "an alias"),
         (Annotated[str, BeforeValidator(lambda value, info: value)], "takes more than the value"),
         (list[int], "list"),
         (_Named | int, "int"),
@@ -720,6 +722,13 @@ def test_from_orm_refuses_each_field_it_cannot_fill(
     monkeypatch.setattr(orm_schemas, "_builders", {})
     schema = create_model("Refused", __config__=ConfigDict(from_attributes=True), field=(annotation, ...))
     with pytest.raises(UnsupportedFieldError, match=message):
+        from_orm(schema)
+
+
+def test_from_orm_refuses_a_field_that_is_not_an_attribute_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    schema = create_model("Dashed", __config__=ConfigDict(from_attributes=True), **{"two-words": (int, ...)})
+    with pytest.raises(UnsupportedFieldError, match=r"Dashed\.two-words: not an attribute name"):
         from_orm(schema)
 
 
