@@ -26,6 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from pydantic_core import to_json
 from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
+from tortoise.functions import Lower
 from tortoise.models import Model
 from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet, QuerySetSingle
@@ -277,6 +278,43 @@ async def test_prefetches_to_another_attribute_match_the_orm(world: dict[str, li
     assert any(user.bio is not None for user in users)
     assert all(post.writer.id == post.author_id for post in posts)
     assert any(post.labels for post in posts)
+
+
+def _users_prefetching(posts: QuerySet[Post], single: bool) -> Compiled[..., Any]:
+    """A compiled read of users (one, or a page) that prefetches their posts with ``posts``."""
+
+    def build(value: int) -> Any:
+        users = User.all().order_by("id").prefetch_related(Prefetch("posts", posts))
+        return users.filter(id=value).first() if single else users.limit(value)
+
+    build.__qualname__ = "users prefetching posts"
+    return Compiled(build, ["value"])
+
+
+PREFETCHED_POSTS: dict[str, tuple[Callable[[], QuerySet[Post]], bool, bool]] = {
+    # (the prefetch queryset, one parent or a page, inlined)
+    "plain, a page": (lambda: Post.all().order_by("id").only(*POST_FIELDS), False, True),
+    "plain, one parent": (lambda: Post.all().order_by("id").only(*POST_FIELDS), True, True),
+    "an offset, one parent": (lambda: Post.all().order_by("id").offset(1).only(*POST_FIELDS), True, True),
+    "an offset, a page": (lambda: Post.all().order_by("id").offset(1).only(*POST_FIELDS), False, False),
+    "a limit, one parent": (lambda: Post.all().order_by("id").limit(2).only(*POST_FIELDS), True, True),
+    "a limit, a page": (lambda: Post.all().order_by("id").limit(2).only(*POST_FIELDS), False, False),
+    "a join": (lambda: Post.all().order_by("id").select_related("author").only(*POST_FIELDS), False, False),
+    "an annotation": (lambda: Post.all().order_by("id").annotate(low=Lower("title")).only(*POST_FIELDS), False, False),
+}
+
+
+@pytest.mark.parametrize(("posts", "single", "inlined"), PREFETCHED_POSTS.values(), ids=PREFETCHED_POSTS.keys())
+async def test_a_prefetch_is_inlined_only_where_that_gives_the_same_rows(
+    world: dict[str, list[int]], posts: Callable[[], QuerySet[Post]], single: bool, inlined: bool
+) -> None:
+    """Inlined (a correlated subquery) for a plain prefetch, or a limited one of one parent; a statement of its own
+    for a limit or offset over several parents, joins or annotations. Same results."""
+    query = _users_prefetching(posts(), single)
+    for value in (*world["users"], 0) if single else (1, 4, 100):  # user ids, or page sizes
+        await assert_same(query, value)
+    (prefetch,) = query._plan_for(query._values((1,), {})).prefetches
+    assert (prefetch.rows is not None) == inlined
 
 
 async def test_prefetch_plan_is_the_statement_of_a_separate_prefetch(world: dict[str, list[int]]) -> None:
