@@ -49,6 +49,7 @@ from service.orm import (
 )
 from service.orm import schemas as orm_schemas
 from service.orm.hydration import fast_converter, instance_builder
+from service.orm.mode import FastPath
 from service.orm.prefetch import relation_container
 from service.pages import Page
 from service.posts import queries as post_queries
@@ -605,6 +606,19 @@ def test_relation_containers_are_made_as_tortoise_makes_them() -> None:
             k: v for k, v in vars(expected).items() if k != "instance"
         }
         assert container.instance is instance
+    for model, name in [(User, "name"), (User, "profile"), (Post, "author"), (User, "no_such_attribute")]:
+        assert relation_container(model, name) is None, (model.__name__, name)  # not made directly: read instead
+
+
+def test_releasing_a_relation_never_fetched_changes_nothing() -> None:
+    user = User(id=1, name="Ada")
+    before = dict(vars(user))
+    release([user], "posts")
+    assert vars(user) == before
+
+
+def test_the_fast_path_is_on_by_default() -> None:
+    assert FastPath().on is True
 
 
 async def test_released_instances_are_freed_without_the_garbage_collector(world: dict[str, list[int]]) -> None:

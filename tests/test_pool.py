@@ -142,10 +142,11 @@ async def test_free_turns_are_taken_without_waiting() -> None:
     await turns.take(0)
     await turns.take(0)
     assert (turns.free, turns.waited, turns.timed_out) == (0, 0, 0)
-    with pytest.raises(TimeoutError):
-        await turns.take(0.01)
-    assert (turns.free, turns.waited, turns.timed_out, len(turns.waiters)) == (0, 1, 1, 1)
-    turns.give()  # the timed-out waiter has left the line: the turn is free again
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            await turns.take(0.01)
+    assert (turns.free, turns.waited, turns.timed_out, len(turns.waiters)) == (0, 2, 2, 2)
+    turns.give()  # the timed-out waiters have left the line: the turn is free again
     assert (turns.free, len(turns.waiters)) == (1, 0)
 
 
@@ -157,7 +158,7 @@ async def test_acquire_as_a_context_with_its_own_timeout(database_url: str) -> N
         context = pool.acquire()
         async with context as connection:
             assert await connection.fetchval("SELECT 1") == 1
-            with pytest.raises(asyncpg.InterfaceError, match="a connection is already acquired"):
+            with pytest.raises(asyncpg.InterfaceError, match=r"^a connection is already acquired$"):
                 await context.__aenter__()
             for attempt in (lambda: pool.acquire(timeout=0.1), pool.acquire(timeout=0.1).__aenter__):
                 started = time.monotonic()
