@@ -40,6 +40,31 @@ EQUIVALENT: dict[str, str] = {
     " name.startswith('_') is never true",
     "service.orm.schemas.x__plan__mutmut_59": "split('=')[0] and split('=', 1)[0] are the same text",
     "service.orm.schemas.x__plan__mutmut_62": "split('=', 2)[0] and split('=', 1)[0] are the same text",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_5": "the inner statement always has a where clause (the"
+    " filter on the correlation marker), so wheres is never None",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_36": "SQL function names are case-insensitive: row() is ROW()",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_45": "SQL keywords are case-insensitive: array() is ARRAY()",
+    "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_1": "only the cache of plans per size: a plan made again"
+    " is the same plan",
+    "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_23": "the keys given to make_plan only tell their type"
+    " (it replaces them by markers): 1 and 0 are both ints",
+    "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
+    "service.orm.plans.xǁPlanǁinstance__mutmut_12": "no database router is configured: reads and writes choose the"
+    " same connection",
+    "service.orm.hydration.x_fast_converter__mutmut_2": "without the recognised kind the field's own converter is"
+    " used, which returns the same values (the fast converters are only faster)",
+    "service.orm.hydration.x_fast_converter__mutmut_9": "a UTC value then goes to the field's converter, which"
+    " returns the same datetime (the fast converters are only faster)",
+    "service.orm.hydration.x_fast_converter__mutmut_31": "every complex field the models hydrate is a datetime (handled"
+    " above) and char enums, for which both branches give the same member",
+    "service.orm.hydration.x_fast_converter__mutmut_33": "Enum(value) through the field gives the member the table"
+    " would give",
+    "service.orm.hydration.x_fast_converter__mutmut_34": "as 33: the field's converter gives the same member",
+    "service.orm.hydration.x_fast_converter__mutmut_36": "as 33: the field's converter gives the same member",
+    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_2": "unquoted, the service's table names (lower case, not"
+    " reserved) name the same table",
+    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_6": "unquoted, the service's column names (lower case,"
+    " not reserved) name the same column",
 }
 """Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
 KILLED = {"killed", "timeout"}
