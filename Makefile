@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install serve test lint format migrate downgrade migration history bench lock
+.PHONY: help install serve test mutation lint format migrate downgrade migration history bench lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,6 +15,9 @@ serve:  ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_U
 
 test:  ## the whole suite (what CI runs)
 	$(BIN)/pytest
+
+mutation:  ## mutation testing of service/orm/ and the pool, prints the score (see docs/testing.md)
+	$(BIN)/python -m tests.mutation
 
 lint:  ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

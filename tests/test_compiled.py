@@ -18,14 +18,15 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 from pydantic_core import to_json
 from tortoise.exceptions import NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
+from tortoise.functions import Lower
 from tortoise.models import Model
 from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet, QuerySetSingle
@@ -36,8 +37,19 @@ from service.auth import dependencies as auth_dependencies
 from service.auth import queries as auth_queries
 from service.db.client import track_queries
 from service.models import Post, Profile, Role, Tag, User
-from service.orm import Compiled, CompileError, UnsupportedFieldError, compiled, from_orm, release
+from service.orm import (
+    Compiled,
+    CompileError,
+    UnsupportedFieldError,
+    compiled,
+    fast_path,
+    from_orm,
+    page_total,
+    release,
+)
+from service.orm import schemas as orm_schemas
 from service.orm.hydration import fast_converter, instance_builder
+from service.orm.mode import FastPath
 from service.orm.prefetch import relation_container
 from service.pages import Page
 from service.posts import queries as post_queries
@@ -232,6 +244,96 @@ async def test_prefetches_in_separate_statements_pad_parent_keys(world: dict[str
         assert prefetch.rows is None  # a statement of its own
         assert len(prefetch.plans) > 1
         assert all(size & (size - 1) == 0 for size in prefetch.plans)  # powers of two: a few statement shapes
+
+
+@compiled("limit", "offset")
+def _users_with_renamed_prefetches(limit: int, offset: int | None) -> QuerySet[User]:
+    posts = Post.all().order_by("id").only(*POST_FIELDS)
+    users = User.all().order_by("id").limit(limit)
+    users = users if offset is None else users.offset(offset)  # an offset: prefetched in statements of their own
+    return users.prefetch_related(
+        Prefetch("posts", posts, to_attr="written"), Prefetch("profile", Profile.all(), to_attr="bio")
+    )
+
+
+@compiled("limit")
+def _posts_with_renamed_prefetches(limit: int) -> QuerySet[Post]:
+    return (
+        Post.all()
+        .order_by("id")
+        .limit(limit)
+        .prefetch_related(
+            Prefetch("author", User.all(), to_attr="writer"), Prefetch("tags", Tag.all(), to_attr="labels")
+        )
+    )
+
+
+async def test_prefetches_to_another_attribute_match_the_orm(world: dict[str, list[int]]) -> None:
+    """``Prefetch(..., to_attr=...)`` of every kind of relation, inlined or not, puts the related objects where
+    Tortoise puts them."""
+    for limit in (1, 3, 100):
+        for offset in (None, 0, 2):
+            users = await assert_same(_users_with_renamed_prefetches, limit, offset)
+        posts = await assert_same(_posts_with_renamed_prefetches, limit)
+    assert any(user.written for user in users)
+    assert any(user.bio is not None for user in users)
+    assert all(post.writer.id == post.author_id for post in posts)
+    assert any(post.labels for post in posts)
+
+
+def _users_prefetching(posts: QuerySet[Post], single: bool) -> Compiled[..., Any]:
+    """A compiled read of users (one, or a page) that prefetches their posts with ``posts``."""
+
+    def build(value: int) -> Any:
+        users = User.all().order_by("id").prefetch_related(Prefetch("posts", posts))
+        return users.filter(id=value).first() if single else users.limit(value)
+
+    build.__qualname__ = "users prefetching posts"
+    return Compiled(build, ["value"])
+
+
+PREFETCHED_POSTS: dict[str, tuple[Callable[[], QuerySet[Post]], bool, bool]] = {
+    # (the prefetch queryset, one parent or a page, inlined)
+    "plain, a page": (lambda: Post.all().order_by("id").only(*POST_FIELDS), False, True),
+    "plain, one parent": (lambda: Post.all().order_by("id").only(*POST_FIELDS), True, True),
+    "an offset, one parent": (lambda: Post.all().order_by("id").offset(1).only(*POST_FIELDS), True, True),
+    "an offset, a page": (lambda: Post.all().order_by("id").offset(1).only(*POST_FIELDS), False, False),
+    "a limit, one parent": (lambda: Post.all().order_by("id").limit(2).only(*POST_FIELDS), True, True),
+    "a limit, a page": (lambda: Post.all().order_by("id").limit(2).only(*POST_FIELDS), False, False),
+    "a join": (lambda: Post.all().order_by("id").select_related("author").only(*POST_FIELDS), False, False),
+    "an annotation": (lambda: Post.all().order_by("id").annotate(low=Lower("title")).only(*POST_FIELDS), False, False),
+}
+
+
+@pytest.mark.parametrize(("posts", "single", "inlined"), PREFETCHED_POSTS.values(), ids=PREFETCHED_POSTS.keys())
+async def test_a_prefetch_is_inlined_only_where_that_gives_the_same_rows(
+    world: dict[str, list[int]], posts: Callable[[], QuerySet[Post]], single: bool, inlined: bool
+) -> None:
+    """Inlined (a correlated subquery) for a plain prefetch, or a limited one of one parent; a statement of its own
+    for a limit or offset over several parents, joins or annotations. Same results."""
+    query = _users_prefetching(posts(), single)
+    for value in (*world["users"], 0) if single else (1, 4, 100):  # user ids, or page sizes
+        await assert_same(query, value)
+    (prefetch,) = query._plan_for(query._values((1,), {})).prefetches
+    assert (prefetch.rows is not None) == inlined
+
+
+async def test_prefetch_plan_is_the_statement_of_a_separate_prefetch(world: dict[str, list[int]]) -> None:
+    """``prefetch_plan`` gives the SQL and parameters a separate prefetch sends for these parents' keys: run, they
+    select what Tortoise selects for them; an inlined prefetch has no statement of its own."""
+    selected = 0
+    for count in (1, 3, len(world["users"])):
+        keys = world["users"][:count]
+        sql, params = _users_with_some_posts.prefetch_plan("posts", keys, 10)
+        assert sql.count("$") == len(params)
+        assert set(keys) <= set(params)
+        _, rows = await Post._meta.db.execute_query(sql, params)
+        expected = await Post.filter(author_id__in=keys).order_by("id").limit(7).values_list("id", flat=True)
+        assert [row["id"] for row in rows] == list(expected)
+        selected += len(expected)
+    assert selected
+    with pytest.raises(CompileError, match="'posts' is inlined"):
+        _users_with_everything.prefetch_plan("posts", world["users"][:1], 10)
 
 
 async def test_inlined_prefetches_match_the_orm_in_one_statement(world: dict[str, list[int]]) -> None:
@@ -504,6 +606,19 @@ def test_relation_containers_are_made_as_tortoise_makes_them() -> None:
             k: v for k, v in vars(expected).items() if k != "instance"
         }
         assert container.instance is instance
+    for model, name in [(User, "name"), (User, "profile"), (Post, "author"), (User, "no_such_attribute")]:
+        assert relation_container(model, name) is None, (model.__name__, name)  # not made directly: read instead
+
+
+def test_releasing_a_relation_never_fetched_changes_nothing() -> None:
+    user = User(id=1, name="Ada")
+    before = dict(vars(user))
+    release([user], "posts")
+    assert vars(user) == before
+
+
+def test_the_fast_path_is_on_by_default() -> None:
+    assert FastPath().on is True
 
 
 async def test_released_instances_are_freed_without_the_garbage_collector(world: dict[str, list[int]]) -> None:
@@ -539,10 +654,13 @@ async def test_released_instances_are_freed_without_the_garbage_collector(world:
         gc.collect()
 
 
-async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[int]]) -> None:
+async def test_from_orm_builds_what_model_validate_builds(
+    world: dict[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The response schemas are built from the ORM objects by ``from_orm`` (no second validation of what the
     typed model fields already hold): the same instances as ``model_validate``, field by field, set fields and
-    JSON included, for every read's objects."""
+    JSON included, for every read's objects. The plans are made here, not taken from those made at import."""
+    monkeypatch.setattr(orm_schemas, "_builders", {})
     pairs: list[tuple[type[BaseModel], Any]] = []
     for post_id in world["posts"]:
         pairs.append((PostRead, await post_queries._post_by_id(post_id)))
@@ -567,8 +685,114 @@ async def test_from_orm_builds_what_model_validate_builds(world: dict[str, list[
         built, validated = from_orm(schema)(obj), schema.model_validate(obj)
         assert built == validated
         assert built.model_fields_set == validated.model_fields_set
+        assert built.__pydantic_extra__ == validated.__pydantic_extra__
+        assert built.__pydantic_private__ == validated.__pydantic_private__
         assert to_json(built) == to_json(validated)
         assert assert_instances(built, schema) >= 1
+    assert from_orm(PostRead) is from_orm(PostRead)  # one plan per schema
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    size: int | None = None
+
+
+class _WithPrivate(_Named):
+    _seen: int = PrivateAttr(default=7)
+
+
+class _WithExtra(_Named):
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+
+class _WithPostInit(_Named):
+    def model_post_init(self, context: Any) -> None:
+        self.__dict__["name"] = self.name.upper()
+
+
+class _WithNested(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    inner: _Named
+    maybe: _Named | None
+    count: int | None
+    many: Annotated[list[_Named], BeforeValidator(list)]
+    words: Annotated[list[str], BeforeValidator(lambda words: sorted(words))]
+
+
+@pytest.mark.parametrize("schema", [_Named, _WithPrivate, _WithExtra, _WithPostInit])
+def test_from_orm_fills_every_kind_of_schema_as_model_validate_does(
+    schema: type[BaseModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema ``model_construct`` fills with more than the values (private attributes, extra fields, a
+    ``model_post_init``) is built as ``model_validate`` builds it, instance state included."""
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    obj = SimpleNamespace(name="ada", size=3)
+    built, validated = from_orm(schema)(obj), schema.model_validate(obj)
+    assert type(built) is schema
+    assert built.__dict__ == validated.__dict__
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.__pydantic_extra__ == validated.__pydantic_extra__
+    assert built.__pydantic_private__ == validated.__pydantic_private__
+    with fast_path(False), pytest.raises(ValidationError):
+        from_orm(schema)(SimpleNamespace(name=1))
+
+
+def test_from_orm_builds_nested_optional_and_listed_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    build = from_orm(_WithNested)
+    for maybe, count in ((SimpleNamespace(name="b", size=2), 3), (None, None)):
+        obj = SimpleNamespace(
+            inner=SimpleNamespace(name="a", size=None),
+            maybe=maybe,
+            count=count,
+            many=(SimpleNamespace(name="c", size=1), SimpleNamespace(name="d", size=None)),
+            words={"z", "y"},
+        )
+        built, validated = build(obj), _WithNested.model_validate(obj)
+        assert built == validated
+        assert built.model_fields_set == validated.model_fields_set
+        assert [type(item) for item in built.many] == [_Named, _Named]
+        assert built.words == ["y", "z"]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        (Annotated[str, BeforeValidator(lambda value: value), BeforeValidator(lambda value: value)], "BeforeValidator"),
+        (Annotated[str, Field(alias="other")], "an alias"),
+        (Annotated[str, Field(validation_alias="other")], "an alias"),
+        (Annotated[str, BeforeValidator(lambda value, info: value)], "takes more than the value"),
+        (list[int], "list"),
+        (_Named | int, "int"),
+        (Annotated[_Named, BeforeValidator(lambda value: value)], "_Named"),
+    ],
+)
+def test_from_orm_refuses_each_field_it_cannot_fill(
+    annotation: Any, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    schema = create_model("Refused", __config__=ConfigDict(from_attributes=True), field=(annotation, ...))
+    with pytest.raises(UnsupportedFieldError, match=message):
+        from_orm(schema)
+
+
+def test_from_orm_refuses_a_field_that_is_not_an_attribute_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orm_schemas, "_builders", {})
+    schema = create_model("Dashed", __config__=ConfigDict(from_attributes=True), **{"two-words": (int, ...)})
+    with pytest.raises(UnsupportedFieldError, match=r"Dashed\.two-words: not an attribute name"):
+        from_orm(schema)
+
+
+async def test_a_first_page_carries_its_total(world: dict[str, list[int]]) -> None:
+    """``page_total`` reads the total every row of a first page carries: the number of matches, not of rows."""
+    total = await Post.all().count()
+    assert total > 3
+    for limit in (1, 3):
+        page = await post_queries._post_page(limit, None, None, None, None, "id")
+        assert len(page) == limit
+        assert page_total(page) == total
+    assert page_total([]) == 0
 
 
 def test_from_orm_refuses_a_field_it_cannot_copy() -> None:

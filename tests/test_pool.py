@@ -134,6 +134,43 @@ async def test_turns_are_given_in_arrival_order_and_never_lost() -> None:
     assert cancelled.cancelled()
     turns.give()  # "last"'s
     assert (turns.free, len(turns.waiters)) == (1, 0)
+    assert (turns.waited, turns.timed_out) == (5, 1)  # what service.metrics reports
+
+
+async def test_free_turns_are_taken_without_waiting() -> None:
+    turns = Turns(2)
+    await turns.take(0)
+    await turns.take(0)
+    assert (turns.free, turns.waited, turns.timed_out) == (0, 0, 0)
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            await turns.take(0.01)
+    assert (turns.free, turns.waited, turns.timed_out, len(turns.waiters)) == (0, 2, 2, 2)
+    turns.give()  # the timed-out waiters have left the line: the turn is free again
+    assert (turns.free, len(turns.waiters)) == (1, 0)
+
+
+async def test_acquire_as_a_context_with_its_own_timeout(database_url: str) -> None:
+    """``async with pool.acquire()`` takes a turn and a connection and gives both back; entering the same context
+    twice is refused as asyncpg refuses it; ``acquire(timeout=...)`` bounds that wait instead of the pool's."""
+    pool = await open_pool(database_url, 1, acquire_timeout=3)
+    try:
+        context = pool.acquire()
+        async with context as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+            with pytest.raises(asyncpg.InterfaceError, match=r"^a connection is already acquired$"):
+                await context.__aenter__()
+            for attempt in (lambda: pool.acquire(timeout=0.1), pool.acquire(timeout=0.1).__aenter__):
+                started = time.monotonic()
+                with pytest.raises(TimeoutError):
+                    await attempt()
+                assert time.monotonic() - started < 1.5
+        assert (pool.turns.free, len(pool.holding)) == (1, 0)
+        async with pool.acquire() as again:
+            assert await again.fetchval("SELECT 1") == 1
+            assert pool.holding == {again}
+    finally:
+        await pool.close()
 
 
 async def backend(connection: Any) -> int:

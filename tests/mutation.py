@@ -1,0 +1,142 @@
+"""Mutation testing of the fast path (service/orm/) and the pool: ``python -m tests.mutation`` (``make mutation``).
+
+Runs mutmut (its settings: ``[tool.mutmut]`` in pyproject.toml) on the mutants of ``SCOPE`` in a fresh
+``mutants/`` folder, against one embedded PostgreSQL started here for the whole run (``TEST_DATABASE_URL``: each
+mutant's tests create and drop their own database on it, instead of starting a server each), then prints the score:
+killed (a test failed, or the tests hung past mutmut's timeout) over all mutants, ``EQUIVALENT`` ones aside.
+Extra arguments go to ``mutmut run`` (``--max-children 1``). ``.venv/bin/mutmut results`` lists the survivors and
+``.venv/bin/mutmut show NAME`` shows one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.postgres import postgres_server
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))
+SCOPE = (
+    "service.orm.*",
+    # the pool of service/db/client.py: not its statement counting, SQL logging or migration lock
+    "service.db.client.xǁTurnsǁ*",
+    "service.db.client.x__expire__*",
+    "service.db.client.xǁBoundedPoolǁ*",
+    "service.db.client.xǁ_FairAcquireǁ*",
+    "service.db.client.xǁServiceDBClientǁ__init____*",
+    "service.db.client.xǁServiceDBClientǁcreate_pool__*",
+)
+_NEVER_EMPTY = (
+    "layout is never empty (Tortoise's _select_related_idx always holds the queried model): the branch never runs"
+)
+EQUIVALENT: dict[str, str] = {
+    "service.orm.schemas.x__filled_by_values_alone__mutmut_3": "a schema with private attributes always has"
+    " __pydantic_post_init__ (pydantic sets it to initialise them), so the private-attribute test never decides",
+    "service.orm.schemas.x__plan__mutmut_22": "pydantic refuses field names with a leading underscore, so"
+    " name.startswith('_') is never true",
+    "service.orm.schemas.x__plan__mutmut_59": "split('=')[0] and split('=', 1)[0] are the same text",
+    "service.orm.schemas.x__plan__mutmut_62": "split('=', 2)[0] and split('=', 1)[0] are the same text",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_5": "the inner statement always has a where clause (the"
+    " filter on the correlation marker), so wheres is never None",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_36": "SQL function names are case-insensitive: row() is ROW()",
+    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_45": "SQL keywords are case-insensitive: array() is ARRAY()",
+    "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_1": "only the cache of plans per size: a plan made again"
+    " is the same plan",
+    "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_23": "the keys given to make_plan only tell their type"
+    " (it replaces them by markers): 1 and 0 are both ints",
+    "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
+    "service.orm.plans.xǁPlanǁinstance__mutmut_12": "no database router is configured: reads and writes choose the"
+    " same connection",
+    "service.orm.hydration.x_fast_converter__mutmut_2": "without the recognised kind the field's own converter is"
+    " used, which returns the same values (the fast converters are only faster)",
+    "service.orm.hydration.x_fast_converter__mutmut_9": "a UTC value then goes to the field's converter, which"
+    " returns the same datetime (the fast converters are only faster)",
+    "service.orm.hydration.x_fast_converter__mutmut_31": "every complex field the models hydrate is a datetime (handled"
+    " above) and char enums, for which both branches give the same member",
+    "service.orm.hydration.x_fast_converter__mutmut_33": "Enum(value) through the field gives the member the table"
+    " would give",
+    "service.orm.hydration.x_fast_converter__mutmut_34": "as 33: the field's converter gives the same member",
+    "service.orm.hydration.x_fast_converter__mutmut_36": "as 33: the field's converter gives the same member",
+    "service.orm.hydration.x_row_hydration__mutmut_7": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_8": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_9": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_10": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_11": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_12": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_13": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_14": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_15": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_16": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_17": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_18": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_19": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_20": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_21": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_22": _NEVER_EMPTY,
+    "service.orm.hydration.x_row_hydration__mutmut_30": "related=None is as false as related=False",
+    "service.orm.hydration.x__hydrator__mutmut_27": "a segment without columns is left to Tortoise (row_hydration"
+    " returns None for it), so the 'False' is never written",
+    "service.orm.hydration.x__hydrator__mutmut_28": "as 27",
+    "service.orm.hydration.x__hydrator__mutmut_29": "as 27",
+    "service.orm.hydration.x__hydrator__mutmut_35": "the row's own instance is never None: no guard needed",
+    "service.orm.hydration.x__hydrator__mutmut_59": "the file name of generated code shows only in tracebacks",
+    "service.orm.hydration.x__hydrator__mutmut_60": "as 59",
+    "service.orm.hydration.x_row_segment__mutmut_4": "a native column has no converter: the flag is never read",
+    "service.orm.hydration.x_row_segment__mutmut_23": "a related key holds exactly one dot: every split gives the"
+    " same column",
+    "service.orm.hydration.x_row_segment__mutmut_24": "as 23",
+    "service.orm.hydration.x_row_segment__mutmut_26": "as 23",
+    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_2": "unquoted, the service's table names (lower case, not"
+    " reserved) name the same table",
+    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_6": "unquoted, the service's column names (lower case,"
+    " not reserved) name the same column",
+}
+"""Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
+KILLED = {"killed", "timeout"}
+
+
+def results() -> dict[str, str]:
+    """Every mutant of the last run in ``SCOPE`` and its status (``killed``, ``survived``, ``no tests``, ...)."""
+    listing = subprocess.run(
+        [MUTMUT, "results", "--all", "true"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    found = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().partition(": ")
+        if status and any(fnmatch.fnmatchcase(name, pattern) for pattern in SCOPE):
+            found[name] = status
+    return found
+
+
+def main(arguments: list[str]) -> int:
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    started = time.monotonic()
+    with postgres_server() as url:
+        environment = {**os.environ, "TEST_DATABASE_URL": url}
+        run = subprocess.run([MUTMUT, "run", *arguments, *SCOPE], cwd=ROOT, env=environment, check=False)
+    minutes = (time.monotonic() - started) / 60
+    if run.returncode != 0:
+        print(f"mutmut run failed ({run.returncode})", file=sys.stderr)
+        return run.returncode
+    found = results()
+    statuses = Counter(status for name, status in found.items() if name not in EQUIVALENT)
+    equivalent = sum(name in found for name in EQUIVALENT)
+    counted = sum(statuses.values())
+    killed = sum(statuses[status] for status in KILLED)
+    print(f"{minutes:.0f} min; by status: {dict(statuses)}; equivalent: {equivalent}")
+    print(f"mutation score: {killed}/{counted} killed ({100 * killed / counted:.1f}%), {equivalent} equivalent aside")
+    for name, status in sorted(found.items()):
+        if status not in KILLED and name not in EQUIVALENT:
+            print(f"  {status}: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
