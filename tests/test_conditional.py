@@ -277,3 +277,22 @@ async def test_health_and_tokens_carry_no_etag(client: httpx.AsyncClient, make_u
     token = await client.post("/auth/token", data={"username": "ada@example.com", "password": "correct horse battery"})
     assert token.status_code == 200
     assert "etag" not in token.headers
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "Europe/Warsaw", "America/St_Johns", None])
+def test_a_version_stamp_is_the_instant_in_microseconds_in_any_zone(zone: str | None) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tortoise.timezone import get_default_timezone
+
+    from service.versions import stamp
+
+    zones = [UTC, get_default_timezone()] if zone is None else [ZoneInfo(zone)]
+    for tz in zones:
+        moments = (datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC), datetime(1969, 12, 31, 23, 0, tzinfo=UTC))
+        for moment in moments:
+            local = moment.astimezone(tz)
+            expected = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+            assert stamp(local) == stamp(local) == expected, (tz, local)
+            assert stamp(local + timedelta(microseconds=1)) == expected + 1

@@ -22,7 +22,7 @@ from service.posts import schemas
 from service.schemas import trim
 from service.tags.queries import add_tags, ensure_tags, link_tags, replace_tags
 from service.tags.schemas import lower_case_tag
-from service.versions import page_tag, post_tag, post_version
+from service.versions import page_tag, post_numbers, post_tag
 
 POST_COLUMNS = (
     *("id", "title", "body", "author_id", "created_at", "updated_at"),
@@ -215,7 +215,7 @@ async def list_posts(
     shown, more = split(posts, paging.limit)
     try:
         page: Page[Any] = paging.page(shown, total, more)
-        offer(page_tag(schemas.PostRead, page, [post_version(post) for post in shown]))
+        offer(page_tag(schemas.PostRead, page, post_numbers(shown)))
         page.items = [_read_post(post) for post in shown]
         return page
     finally:

@@ -30,7 +30,7 @@ from service.users.schemas import (
     UserDetailRead,
     UserRead,
 )
-from service.versions import page_tag, user_detail_tag, user_version
+from service.versions import page_tag, user_detail_tag, user_numbers
 
 S = TypeVar("S", bound=BaseModel)
 RECENT_POSTS = 20
@@ -186,7 +186,7 @@ async def list_users(
     read, schema = (_read_user, UserRead) if private else (_read_public_user, PublicUserRead)
     shown, more = split(users, paging.limit)
     page: Page[Any] = paging.page(shown, total, more)
-    offer(page_tag(schema, page, [user_version(user) for user in shown]))
+    offer(page_tag(schema, page, user_numbers(shown)))
     page.items = [read(user) for user in shown]
     return page
 
