@@ -50,7 +50,8 @@ async def link_tags(links: Sequence[tuple[int, int]]) -> int:
     for post_id, tag_id in links:
         query = query.insert(post_id, tag_id)
     # Counted from RETURNING rows: Tortoise's asyncpg client reads an INSERT's count from the wrong word of its
-    # status ("INSERT 0 <rows>"), so execute_query always says 0 (adding a tag never moved updated_at).
+    # status ("INSERT 0 <rows>"), so execute_query always says 0 (adding a tag never moved updated_at); upstream
+    # this is tortoise-orm issue 540.
     statement: Any = query.on_conflict().do_nothing()  # PostgreSQL's builder: the base one has no RETURNING
     statement = statement.returning(_TAG_KEY)
     return len(await db.execute_query_dict(*statement.get_parameterized_sql()))
