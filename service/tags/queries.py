@@ -49,9 +49,9 @@ async def link_tags(links: Sequence[tuple[int, int]]) -> int:
     query = db.query_class.into(_THROUGH).columns(_POST_KEY, _TAG_KEY)
     for post_id, tag_id in links:
         query = query.insert(post_id, tag_id)
-    # Counted from RETURNING rows: Tortoise's asyncpg client reads an INSERT's count from the wrong word of its
-    # status ("INSERT 0 <rows>"), so execute_query always says 0 (adding a tag never moved updated_at); upstream
-    # this is tortoise-orm issue 540.
+    # Counted from RETURNING rows: Tortoise's asyncpg client reads an insert's count from the second word of its
+    # status, which is the oid (always 0), so execute_query always says 0 and adding a tag never moved updated_at;
+    # upstream this is tortoise-orm issue 540.
     statement: Any = query.on_conflict().do_nothing()  # PostgreSQL's builder: the base one has no RETURNING
     statement = statement.returning(_TAG_KEY)
     return len(await db.execute_query_dict(*statement.get_parameterized_sql()))
