@@ -259,8 +259,8 @@ def _tagged(start: HTTPResponseStartEvent, tag: str, cacheable: bool) -> HTTPRes
 
 
 def _not_modified(start: HTTPResponseStartEvent, cacheable: bool) -> HTTPResponseStartEvent:
-    """The answer of ``handle_not_modified`` (which carries the tag), with what a 304 may carry and the read's
-    ``Cache-Control``."""
+    """A 304's start from a tagged answer's (``handle_not_modified``'s, or a 200 tagged by its bytes): what a 304
+    may carry, and the read's ``Cache-Control``."""
     headers = [(name, value) for name, value in start["headers"] if name in _KEPT_BY_304]
     if cacheable and not any(name == b"cache-control" for name, _ in headers):
         headers.append((b"cache-control", READ_CACHE_CONTROL))
@@ -271,11 +271,10 @@ async def _send_tagged(
     send: Send, start: HTTPResponseStartEvent, body: bytes, cacheable: bool, if_none_match: str | None
 ) -> None:
     tag = entity_tag(body)
-    headers = _tagged(start, tag, cacheable)["headers"]
+    tagged = _tagged(start, tag, cacheable)
     if if_none_match is not None and listed(if_none_match, tag, weak=True):
-        kept = [(name, value) for name, value in headers if name in _KEPT_BY_304]
-        await send({"type": "http.response.start", "status": 304, "headers": kept})
+        await send(_not_modified(tagged, cacheable))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
-    await send({"type": "http.response.start", "status": start["status"], "headers": headers})
+    await send(tagged)
     await send({"type": "http.response.body", "body": body, "more_body": False})
