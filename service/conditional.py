@@ -209,37 +209,56 @@ def conditional_requests(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         read = method in READ_METHODS
+        credentials = False
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                credentials = True
+            elif name == b"if-none-match" and if_none_match is None and read:
+                if_none_match = value.decode("latin-1")
         # An answer to a request with credentials gets ``no-store`` from the outermost wrapper (service/edge.py).
-        cacheable = read and request_header(scope, b"authorization") is None
-        validation = Validation(request_header(scope, b"if-none-match") if read else None)
-        held: list[HTTPResponseStartEvent] = []
-        chunks: list[bytes] = []
-
-        async def tagging_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if status == HTTP_304_NOT_MODIFIED and validation.tag is not None:  # NotModifiedError's answer
-                    await send(_not_modified(message, cacheable))
-                    return
-                if status in (200, 201):
-                    if validation.tag is None:  # tagged by its bytes once they are all there
-                        held.append(message)
-                        return
-                    message = _tagged(message, validation.tag, cacheable)
-            elif message["type"] == "http.response.body" and held:
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    await _send_tagged(send, held[0], b"".join(chunks), cacheable, validation.if_none_match)
-                return
-            await send(message)
-
-        token = _validation.set(validation)
+        tagging = _Tagging(send, Validation(if_none_match), read and not credentials)
+        token = _validation.set(tagging.validation)
         try:
-            await app(scope, receive, tagging_send)
+            await app(scope, receive, tagging.send)
         finally:
             _validation.reset(token)
 
     return middleware
+
+
+class _Tagging:
+    """One answer passing through ``conditional_requests``: tagged as it starts when its tag was offered, else held
+    until its bytes are all there and tagged by their digest."""
+
+    __slots__ = ("cacheable", "chunks", "forward", "held", "validation")
+
+    def __init__(self, send: Send, validation: Validation, cacheable: bool) -> None:
+        self.forward = send
+        self.validation = validation
+        self.cacheable = cacheable
+        self.held: HTTPResponseStartEvent | None = None
+        self.chunks: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            tag = self.validation.tag
+            if status == HTTP_304_NOT_MODIFIED and tag is not None:  # NotModifiedError's answer
+                await self.forward(_not_modified(message, self.cacheable))
+                return
+            if status in (200, 201):
+                if tag is None:  # tagged by its bytes once they are all there
+                    self.held = message
+                    return
+                message = _tagged(message, tag, self.cacheable)
+        elif message["type"] == "http.response.body" and self.held is not None:
+            self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                body = b"".join(self.chunks)
+                await _send_tagged(self.forward, self.held, body, self.cacheable, self.validation.if_none_match)
+            return
+        await self.forward(message)
 
 
 def request_header(scope: Scope, wanted: bytes) -> str | None:
@@ -251,9 +270,17 @@ def request_header(scope: Scope, wanted: bytes) -> str | None:
 
 
 def _tagged(start: HTTPResponseStartEvent, tag: str, cacheable: bool) -> HTTPResponseStartEvent:
-    headers = [(name, value) for name, value in start["headers"] if name != b"etag"]
+    headers = []
+    cache_control = not cacheable
+    for header in start["headers"]:
+        name = header[0]
+        if name == b"etag":
+            continue
+        if name == b"cache-control":
+            cache_control = True
+        headers.append(header)
     headers.append((b"etag", tag.encode()))
-    if cacheable and not any(name == b"cache-control" for name, _ in headers):
+    if not cache_control:
         headers.append((b"cache-control", READ_CACHE_CONTROL))
     return {"type": "http.response.start", "status": start["status"], "headers": headers}
 

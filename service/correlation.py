@@ -30,10 +30,15 @@ def incoming_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The trace id of a valid ``traceparent`` header (version 00), else None (a malformed one is ignored)."""
     for name, value in headers:
         if name == TRACEPARENT_HEADER:
-            match = _TRACEPARENT.fullmatch(value.strip())
-            if match and match[1] != _ZERO_TRACE and match[2] != _ZERO_PARENT:
-                return match[1].decode("ascii")
-            return None
+            return trace_id_of(value)
+    return None
+
+
+def trace_id_of(traceparent: bytes) -> str | None:
+    """The trace id of a ``traceparent`` header's value when it is valid (version 00), else None."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip())
+    if match and match[1] != _ZERO_TRACE and match[2] != _ZERO_PARENT:
+        return match[1].decode("ascii")
     return None
 
 

@@ -16,8 +16,8 @@ from litestar.enums import ScopeType
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
-from service.correlation import RequestContext, current_request, incoming_trace_id, log_fields
-from service.db.client import track_queries
+from service.correlation import TRACEPARENT_HEADER, RequestContext, current_request, log_fields, trace_id_of
+from service.db.client import start_tracking, stop_tracking
 from service.edge import CLIENT_DISCONNECTED, allow_head, security_headers
 from service.settings import Settings
 
@@ -81,17 +81,55 @@ _AUTHORIZATION = b"authorization"
 _EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
-def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
-    """The request id (the client's when it looks sane, else a new one), and whether credentials were sent."""
+def _request_facts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool, bytes | None]:
+    """The request id (the client's when it looks sane, else a new one), whether credentials were sent, and the
+    ``traceparent`` header (None when absent): one pass over the headers."""
     request_id = None
     credentials = False
+    traceparent = None
     for name, value in headers:
         if name == _HEADER:
             if request_id is None and _VALID_REQUEST_ID.fullmatch(value):
                 request_id = str(value.decode("ascii"))
         elif name == _AUTHORIZATION:
             credentials = True
-    return request_id or f"{_ID_PREFIX}{next(_id_counter):012x}", credentials
+        elif name == TRACEPARENT_HEADER and traceparent is None:
+            traceparent = value
+    return request_id or f"{_ID_PREFIX}{next(_id_counter):012x}", credentials, traceparent
+
+
+class _Exchange:
+    """One request's passage through ``RequestLogMiddleware``: the answer's status and the wrapped channels."""
+
+    __slots__ = ("added", "forward", "head", "inner", "listen", "method", "status")
+
+    def __init__(self, inner: Any, method: str, added: tuple[tuple[bytes, bytes], ...], send: Any, receive: Any):
+        self.inner = inner
+        self.method = method
+        self.head = method == "HEAD"
+        self.added = added
+        self.forward = send
+        self.listen = receive
+        self.status = 500
+
+    async def receive(self) -> Any:
+        message = await self.listen()
+        if message["type"] == "http.disconnect":
+            self.inner.setdefault("state", {})[CLIENT_DISCONNECTED] = True
+        return message
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.status = status = message["status"]
+            headers = [*message.get("headers", ()), *self.added]
+            if status == HTTP_405_METHOD_NOT_ALLOWED or self.method == "OPTIONS":
+                allow_head(headers)
+            message = {"type": "http.response.start", "status": status, "headers": headers}
+        elif self.head:
+            if message.get("more_body", False):
+                return
+            message = _EMPTY_BODY
+        await self.forward(message)
 
 
 class RequestLogMiddleware:
@@ -102,6 +140,8 @@ class RequestLogMiddleware:
     an ``Allow`` header lists ``HEAD`` wherever it lists ``GET``. A client that disconnects is marked in the
     request's state (``service.edge.client_disconnected``) for the error handlers.
     """
+
+    __slots__ = ("app", "on_response")
 
     def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
@@ -114,55 +154,33 @@ class RequestLogMiddleware:
         request: Mapping[str, Any] = scope
         started = time.perf_counter()
         method = request["method"]
-        request_id, credentials = _request_facts(request["headers"])
+        request_id, credentials, traceparent = _request_facts(request["headers"])
         added = ((_HEADER, request_id.encode()), *security_headers(request["path"], credentials))
-        head = method == "HEAD"
-        inner: Any = {**request, "method": "GET"} if head else scope
-        status = 500
-        forward: Callable[[Any], Awaitable[None]] = send
-        listen: Callable[[], Awaitable[Any]] = receive
-
-        async def receive_watching() -> Any:
-            message = await listen()
-            if message["type"] == "http.disconnect":
-                inner.setdefault("state", {})[CLIENT_DISCONNECTED] = True
-            return message
-
-        async def send_with_headers(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", ()), *added]
-                if status == HTTP_405_METHOD_NOT_ALLOWED or method == "OPTIONS":
-                    allow_head(headers)
-                message = {**message, "headers": headers}
-            elif head:
-                if message.get("more_body", False):
-                    return
-                message = _EMPTY_BODY
-            await forward(message)
-
+        inner: Any = {**request, "method": "GET"} if method == "HEAD" else scope
+        exchange = _Exchange(inner, method, added, send, receive)
         # Request and trace ids in every log line of this request (service.correlation).
-        context = current_request.set(RequestContext(request_id, incoming_trace_id(request["headers"])))
-        with track_queries() as stats:
-            try:
-                await self.app(inner, receive_watching, send_with_headers)
-            finally:
-                if access_logger.isEnabledFor(logging.INFO):
-                    access_logger.info(
-                        "request",
-                        extra={
-                            "fields": {
-                                "request_id": request_id,
-                                "method": method,
-                                "path": request["path"],
-                                "status": status,
-                                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                                "queries": stats.count,
-                                "db_ms": round(stats.seconds * 1000, 2),
-                            }
-                        },
-                    )
-                if self.on_response is not None:
-                    self.on_response(request, status, time.perf_counter() - started, stats.count)
-                current_request.reset(context)
+        trace_id = None if traceparent is None else trace_id_of(traceparent)
+        context = current_request.set(RequestContext(request_id, trace_id))
+        stats, tracking = start_tracking()
+        try:
+            await self.app(inner, exchange.receive, exchange.send)
+        finally:
+            stop_tracking(tracking)
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "request_id": request_id,
+                            "method": method,
+                            "path": request["path"],
+                            "status": exchange.status,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "queries": stats.count,
+                            "db_ms": round(stats.seconds * 1000, 2),
+                        }
+                    },
+                )
+            if self.on_response is not None:
+                self.on_response(request, exchange.status, time.perf_counter() - started, stats.count)
+            current_request.reset(context)

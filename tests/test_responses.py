@@ -13,14 +13,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from litestar import MediaType
+from litestar import MediaType, Response
 from litestar.handlers import HTTPRouteHandler
+from litestar.response.base import ASGIResponse
 from litestar.serialization import encode_json, get_serializer
 from pydantic import BaseModel
 from pydantic_core import to_json
 
 import service.app
 from service.pages import Page
+from service.posts.schemas import PostRead
 from service.responses import SchemaResponse
 from service.settings import Settings
 
@@ -114,3 +116,76 @@ def test_responses_are_the_bytes_pydantic_writes(schema: type[BaseModel], data: 
     items = data.draw(st.lists(instances(schema), max_size=3))
     for page in (Page(items, 20, 0, 7, "WzEsMl0.c2lnbmF0dXJl"), Page(items, 20, None, None, None)):
         assert render(page) == to_json(page) == litestar_encoding(page)
+
+
+async def asgi_messages(response: Any) -> list[dict[str, Any]]:
+    """What an ASGI response sends when called."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await response({"type": "http"}, receive, send)
+    return sent
+
+
+class LitestarsOwn(SchemaResponse):
+    """The response class with Litestar's own ``to_asgi_response`` (its rendering still pydantic's)."""
+
+    to_asgi_response = Response.to_asgi_response  # type: ignore[assignment]
+
+
+ROUTE_HEADERS = [None, {}, {"Vary": "Authorization"}, {"Vary": "Authorization", "X-Extra": "a b"}]
+
+
+@pytest.mark.parametrize("headers", ROUTE_HEADERS)
+@pytest.mark.parametrize("status_code", [None, 200, 201])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+async def test_a_schema_answer_is_the_asgi_response_litestar_makes(
+    headers: dict[str, str] | None, status_code: int | None, data: st.DataObject
+) -> None:
+    """The response class makes a schema's (or page's) ASGI response itself: the same messages as Litestar's."""
+    schema = data.draw(st.sampled_from(SCHEMAS))
+    content = data.draw(
+        instances(schema) | st.lists(instances(schema), max_size=2).map(lambda i: Page(i, 20, 0, 2, None))
+    )
+    made = []
+    for response_class in (SchemaResponse, LitestarsOwn):
+        response = response_class(content=content, media_type=MediaType.JSON, status_code=status_code)
+        asgi = response.to_asgi_response(None, None, headers=headers, cookies=[])  # type: ignore[arg-type]
+        made.append((await asgi_messages(asgi), asgi.headers.headers, asgi.content_length, asgi.status_code))
+    assert made[0] == made[1]
+    assert made[0][0][1]["body"] == to_json(content)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"headers": {"content-type": "application/problem+json"}},
+        {"media_type": "application/vnd.api+json"},
+        {"cookies": {"a": "b"}},
+        {"background": None, "headers": None, "own_headers": {"X-Own": "1"}},
+    ],
+)
+async def test_other_answers_take_litestars_path(options: dict[str, Any]) -> None:
+    """Cookies, headers of the response's own, another media type or a route header naming the body's: Litestar's
+    path, whatever the content."""
+    content = PostRead.model_construct(
+        id=1, title="t", body=None, author=None, tags=[], created_at=datetime(2026, 1, 1, tzinfo=UTC), updated_at=None
+    )
+    own = options.pop("own_headers", None)
+    made = []
+    for response_class in (SchemaResponse, LitestarsOwn):
+        response = response_class(
+            content=content, media_type=options.get("media_type"), cookies=options.get("cookies"), headers=own
+        )
+        asgi = response.to_asgi_response(  # type: ignore[arg-type]
+            None, None, headers=options.get("headers"), type_encoders=APP.type_encoders
+        )
+        assert type(asgi) is ASGIResponse
+        made.append((await asgi_messages(asgi), asgi.headers.headers))
+    assert made[0] == made[1]

@@ -21,7 +21,7 @@ import weakref
 from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,12 +66,22 @@ _current_stats: ContextVar[QueryStats | None] = ContextVar("query_stats", defaul
 @contextmanager
 def track_queries() -> Iterator[QueryStats]:
     """Count the statements sent inside the block (nested blocks also count into the enclosing ones)."""
-    stats = QueryStats(parent=_current_stats.get())
-    token = _current_stats.set(stats)
+    stats, token = start_tracking()
     try:
         yield stats
     finally:
         _current_stats.reset(token)
+
+
+def start_tracking() -> tuple[QueryStats, Token[QueryStats | None]]:
+    """``track_queries`` without the context manager, for the per-request wrapper: the counter, and the token that
+    ``stop_tracking`` takes once the block ends."""
+    stats = QueryStats(parent=_current_stats.get())
+    return stats, _current_stats.set(stats)
+
+
+def stop_tracking(token: Token[QueryStats | None]) -> None:
+    _current_stats.reset(token)
 
 
 def _observe(query: str, started: float) -> None:
