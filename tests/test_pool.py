@@ -150,6 +150,51 @@ async def test_free_turns_are_taken_without_waiting() -> None:
     assert (turns.free, len(turns.waiters)) == (1, 0)
 
 
+async def test_a_connect_that_hangs_is_bounded_by_the_same_deadline(database_url: str) -> None:
+    """The deadline that bounds the wait for a turn also bounds asyncpg's own acquire once the turn is taken: a
+    connection that does not open in time is a TimeoutError within the timeout, the turn and the pool are left as
+    they were, and an acquire whose connect answers gets its connection."""
+    opened = asyncio.Event()
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        await opened.wait()
+        return await asyncpg.connect(*args, **kwargs)
+
+    pool = BoundedPool(
+        database_url,
+        min_size=0,
+        max_size=1,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        record_class=asyncpg.Record,
+        connection_class=asyncpg.Connection,
+        loop=None,
+        setup=None,
+        init=None,
+        reset=None,
+        connect=connect,
+    )
+    pool.acquire_timeout = 0.3
+    await pool
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await pool.acquire()
+            assert 0.25 < time.monotonic() - started < 1.3
+            assert (pool.turns.free, len(pool.turns.waiters), len(pool.holding)) == (1, 0, 0)
+        outer = asyncio.current_task()
+        assert outer is not None
+        assert outer.cancelling() == 0  # the deadline's cancellations were taken back
+        opened.set()
+        connection = await pool.acquire()
+        assert await connection.fetchval("SELECT 1") == 1
+        await pool.release(connection)
+        assert pool.turns.free == 1
+    finally:
+        pool.terminate()
+
+
 async def test_acquire_as_a_context_with_its_own_timeout(database_url: str) -> None:
     """``async with pool.acquire()`` takes a turn and a connection and gives both back; entering the same context
     twice is refused as asyncpg refuses it; ``acquire(timeout=...)`` bounds that wait instead of the pool's."""

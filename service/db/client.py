@@ -156,6 +156,44 @@ async def connect_or_refused(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise ConnectRefusedError(f"PostgreSQL refused the connection: {exc.sqlstate} {exc}") from exc
 
 
+class Deadline:
+    """One bounded wait of the pool: a single timer for the whole of it, a turn's wait and asyncpg's acquire.
+
+    While the caller waits in line for a turn (``waiter``), the timer fails that wait with ``TimeoutError``; once it
+    has the turn, the timer cancels the caller's task, and ``timed_out`` tells the caller the cancellation was the
+    deadline's, to be raised as ``TimeoutError`` (as ``asyncio.timeout`` does, with one timer handle and no context
+    object per wait).
+    """
+
+    __slots__ = ("cancelling", "expired", "handle", "task", "turns", "waiter")
+
+    def __init__(self, turns: Turns, timeout: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None, "a bounded wait runs in a task"
+        self.turns = turns
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.expired = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.handle = asyncio.get_running_loop().call_later(timeout, self.expire)
+
+    def expire(self) -> None:
+        self.expired = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            self.turns.timed_out += 1
+            waiter.set_exception(TimeoutError())
+        else:
+            self.task.cancel()
+
+    def timed_out(self) -> bool:
+        """Whether the ``CancelledError`` being handled is the deadline's own (then the caller raises TimeoutError)."""
+        return self.expired and self.task.uncancel() <= self.cancelling
+
+    def disarm(self) -> None:
+        self.handle.cancel()
+
+
 class Turns:
     """At most ``size`` holders at a time; waiters get their turn in arrival order, and a wait may be bounded.
 
@@ -177,11 +215,27 @@ class Turns:
         if self.free and not self.waiters:
             self.free -= 1
             return
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
+        deadline = None if timeout is None else Deadline(self, timeout)
+        try:
+            await self.take_within(deadline)
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.timed_out():
+                raise TimeoutError from None
+            raise
+        finally:
+            if deadline is not None:
+                deadline.disarm()
+
+    async def take_within(self, deadline: Deadline | None) -> None:
+        """Take a turn, waiting behind earlier callers until ``deadline`` (if any) fails the wait."""
+        if self.free and not self.waiters:
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         self.waited += 1
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter, self)
+        if deadline is not None:
+            deadline.waiter = waiter
         try:
             await waiter
         except BaseException:
@@ -189,8 +243,8 @@ class Turns:
                 self.give()  # granted, then cancelled before it could run: the turn goes to the next in line
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            if deadline is not None:
+                deadline.waiter = None
 
     def give(self) -> None:
         """Return a turn: to the longest waiter still waiting, else to the free ones."""
@@ -203,12 +257,6 @@ class Turns:
         self.free += 1
 
 
-def _expire(waiter: asyncio.Future[None], turns: Turns) -> None:
-    if not waiter.done():
-        turns.timed_out += 1
-        waiter.set_exception(TimeoutError())
-
-
 class BoundedPool(_Pool):
     """A fair pool whose ``acquire`` gives up after ``acquire_timeout`` seconds (``TimeoutError``), whatever raised.
 
@@ -216,10 +264,10 @@ class BoundedPool(_Pool):
       can lose its turn again and again (a long latency tail). Here a request takes a turn (``Turns``, a FIFO
       semaphore of the pool's size) before it takes a connection: connections go to waiting requests in arrival
       order.
-    - **Bounded, whatever raised.** The wait for a turn is bounded by one timer, and asyncpg's own acquire by what is
-      left of the same deadline (``asyncio.timeout_at``: no task per acquire, as asyncpg's ``wait_for`` would start).
-      A turn goes back when a release ends, even one that raised or was cancelled while asyncpg still finishes it in
-      the background (its release is shielded): the next caller then waits in asyncpg's queue, within its deadline.
+    - **Bounded, whatever raised.** One timer (``Deadline``) bounds the whole acquire: the wait for a turn, then
+      asyncpg's own acquire (no task per acquire, as asyncpg's ``wait_for`` would start). A turn goes back when a
+      release ends, even one that raised or was cancelled while asyncpg still finishes it in the background (its
+      release is shielded): the next caller then waits in asyncpg's queue, within its deadline.
     - **Released as asyncpg releases** (``Pool.release``), so its rules hold unchanged: transactions rolled back,
       listeners removed, expired, used-up, closed and cancelled connections replaced, the inactivity timer armed.
     """
@@ -238,14 +286,22 @@ class BoundedPool(_Pool):
     async def take(self, timeout: float | None) -> Any:
         """Wait, in arrival order, for this caller's turn, then take a connection with asyncpg's own acquire; at
         most ``timeout`` seconds in all (``TimeoutError``)."""
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        await self.turns.take(timeout)
+        turns = self.turns
+        deadline = None if timeout is None else Deadline(turns, timeout)
         try:
-            async with asyncio.timeout_at(deadline):
+            await turns.take_within(deadline)
+            try:
                 connection = await super().acquire()
-        except BaseException:
-            self.turns.give()
+            except BaseException:
+                turns.give()
+                raise
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.timed_out():
+                raise TimeoutError from None
             raise
+        finally:
+            if deadline is not None:
+                deadline.disarm()
         self.holding.add(connection)
         return connection
 
