@@ -164,24 +164,39 @@ def row_segment(model: type[Model], keys: Sequence[str], start: int, stop: int, 
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an inlined prefetch's rows go: the array column ``index`` of each row, made into instances by
+    ``build`` and put in a relation container made by ``make`` and kept under ``key`` (Tortoise's prefetch fills
+    the same container with ``_set_result_for_query``, also setting ``to_attr`` when one is named)."""
+
+    index: int
+    build: Callable[[Any], Model]
+    key: str
+    make: Callable[[Model], Any]
+    to_attr: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Hydration:
-    """A compiled ``execute_select``: the models of a row (the queried one and its ``select_related`` ones).
+    """A compiled ``execute_select``: the models of a row (the queried one and its ``select_related`` ones), and
+    the related objects of its inlined prefetches.
 
     ``instances`` is one generated function per row shape, as ``builder`` makes one per model: the row's
-    instances are built, each related one set on its holder, and the annotations copied, with no loop over the
-    segments or columns at run time.
+    instances are built, each related one set on its holder, the annotations copied and each inlined prefetch's
+    objects put in their relation container, with no loop over the segments or columns at run time.
     """
 
     segments: tuple[Segment, ...]
     annotations: tuple[tuple[int, str], ...]
+    placements: tuple[Placement, ...] = ()
     instances: Callable[[Sequence[Any]], list[Model]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "instances", _hydrator(self.segments, self.annotations))
+        object.__setattr__(self, "instances", _hydrator(self.segments, self.annotations, self.placements))
 
 
 def _hydrator(
-    segments: Sequence[Segment], annotations: Sequence[tuple[int, str]]
+    segments: Sequence[Segment], annotations: Sequence[tuple[int, str]], placements: Sequence[Placement] = ()
 ) -> Callable[[Sequence[Any]], list[Model]]:
     """The function that turns rows into instances. A related model is None when all of its columns are null (or
     falsy, as in Tortoise), and is set on its holder unless the holder itself is None."""
@@ -194,25 +209,38 @@ def _hydrator(
         holder, attribute = segment.attach_to
         assign = f"i{holder}.__dict__[{attribute!r}] = i{number}"
         lines.append(f"        {assign}" if holder == 0 else f"        if i{holder} is not None: {assign}")
-    lines += [f"        i0.__dict__[{name!r}] = row[{index}]" for index, name in annotations]
+    placed = {placement.index for placement in placements}
+    lines += [f"        i0.__dict__[{name!r}] = row[{index}]" for index, name in annotations if index not in placed]
+    for number, placement in enumerate(placements):
+        namespace[f"make{number}"], namespace[f"child{number}"] = placement.make, placement.build
+        lines += [
+            f"        c{number} = i0.__dict__[{placement.key!r}] = make{number}(i0)",
+            f"        c{number}._set_result_for_query([child{number}(r) for r in row[{placement.index}]],"
+            f" {placement.to_attr!r})",
+        ]
     lines += ["        result.append(i0)", "    return result"]
     exec(compile("\n".join(lines), "<hydration of rows>", "exec"), namespace)  # noqa: S102 - code built above
     instances: Callable[[Sequence[Any]], list[Model]] = namespace["instances"]
     return instances
 
 
-def row_hydration(query: QuerySet[Any], keys: Sequence[str]) -> Hydration | None:
+def row_hydration(
+    query: QuerySet[Any], keys: Sequence[str], placed: Mapping[str, Callable[[int], Placement]] | None = None
+) -> Hydration | None:
     """The hydration of ``query``'s rows (whose columns are ``keys``), or None where the layer leaves it to Tortoise.
 
     Mirrors ``BaseExecutor.execute_select``: without ``select_related`` the whole row goes to the model; with it,
     the first columns are the model's and each related model takes the next ones (``table__relation.column``),
     set on its holder as ``_relation``, or None when all of its columns are null (or falsy, as in Tortoise).
+    ``placed`` maps the annotation of each inlined prefetch whose objects the hydration puts in place to the
+    ``Placement`` of its column.
     """
     position = {key: index for index, key in enumerate(keys)}
     annotations = tuple((position[name], name) for name in query._annotations)
+    placements = tuple(place(position[alias]) for alias, place in (placed or {}).items())
     layout = query._select_related_idx
     if not layout:
-        return Hydration((row_segment(query.model, keys, 0, len(keys), related=False),), annotations)
+        return Hydration((row_segment(query.model, keys, 0, len(keys), related=False),), annotations, placements)
     model, stop, *_, root = layout[0]
     segments = [row_segment(model, keys, 0, stop, related=False)]
     paths: dict[tuple[Any, ...], int] = {tuple(root): 0}
@@ -225,4 +253,4 @@ def row_hydration(query: QuerySet[Any], keys: Sequence[str]) -> Hydration | None
         segments.append(replace(segment, attach_to=(paths[tuple(parent_path)], f"_{attribute}")))
         paths[(*parent_path, attribute)] = len(segments) - 1
         start += count
-    return Hydration(tuple(segments), annotations)
+    return Hydration(tuple(segments), annotations, placements)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -114,6 +114,7 @@ class Plan:
     for_write: bool
     prefetches: tuple[PrefetchPlan, ...] = ()
     hydration: Hydration | None = None  # set for QuerySets whose rows the layer hydrates itself
+    attached: tuple[PrefetchPlan, ...] = ()  # the prefetches attached after hydration (the others it placed itself)
 
     def bind(self, values: Mapping[str, Any]) -> list[Any]:
         params = list(self.params)
@@ -123,6 +124,16 @@ class Plan:
                 value if slot.pattern is None else f"{slot.pattern[0]}{escape_like(value)}{slot.pattern[1]}"
             )
         return params
+
+    async def call(self, values: Mapping[str, Any]) -> Any:
+        """One call of the compiled query: the statement, then the prefetches the hydration did not place; what
+        awaiting the queryset returns (``tests/test_compiled.py`` compares them)."""
+        found = await self.run(values)
+        if self.attached and found:
+            parents = found if isinstance(found, list) else [found]
+            for prefetch in self.attached:
+                await prefetch.attach(parents)
+        return found
 
     async def run(self, values: Mapping[str, Any]) -> Any:
         """Send the statement with ``values`` and return what awaiting the queryset returns."""
@@ -202,10 +213,14 @@ def make_plan(build: Callable[..., Any], values: Mapping[str, Any], bound: Seque
         raise CompileError(f"{build.__qualname__}: bound parameters {sorted(missing)} do not reach the SQL")
     for_write = bool(getattr(template, "_select_for_update", False))
     hydration = None
+    attached = prefetches
     if type(template) is QuerySet:
         keys = [term.alias or term.name for term in template.query._selects]
-        hydration = row_hydration(template, keys)
-    return Plan(template, sql, params, tuple(slots), for_write, prefetches, hydration)
+        placed = {prefetch.alias: place for prefetch in prefetches if (place := prefetch.placement()) is not None}
+        hydration = row_hydration(template, keys, placed)
+        if hydration is not None:
+            attached = tuple(prefetch for prefetch in prefetches if prefetch.alias not in placed)
+    return Plan(template, sql, params, tuple(slots), for_write, prefetches, hydration, attached)
 
 
 def _locate(
@@ -220,28 +235,6 @@ def _locate(
             if other == f"{prefix}{second}{suffix}":
                 return _Slot(position, name, (prefix, suffix))
     return None
-
-
-class _Call(Awaitable[R]):
-    """One call of a compiled query: awaiting it runs the statement (and its prefetches)."""
-
-    __slots__ = ("plan", "values")
-
-    def __init__(self, plan: Plan, values: dict[str, Any]) -> None:
-        self.plan = plan
-        self.values = values
-
-    def __await__(self) -> Generator[Any, None, R]:
-        return self._run().__await__()
-
-    async def _run(self) -> R:
-        found = await self.plan.run(self.values)
-        if self.plan.prefetches and found:
-            parents = found if isinstance(found, list) else [found]
-            for prefetch in self.plan.prefetches:
-                await prefetch.attach(parents)
-        result: R = found  # what awaiting the queryset returns (tests/test_compiled.py compares them)
-        return result
 
 
 class Compiled(Generic[P, R]):
@@ -272,7 +265,7 @@ class Compiled(Generic[P, R]):
 
     def _shape(self, values: Mapping[str, Any]) -> Hashable:
         bound = self.bound
-        return tuple(values[name] is None if name in bound else values[name] for name in self._names)
+        return tuple([values[name] is None if name in bound else values[name] for name in self._names])
 
     def plan(self, *args: P.args, **kwargs: P.kwargs) -> tuple[str, list[Any]]:
         """The SQL and parameters a call with these arguments sends (compiling its shape if needed)."""
@@ -302,7 +295,8 @@ class Compiled(Generic[P, R]):
         if not FAST.on:
             return self.build(*args, **kwargs)  # the queryset as written, awaited by the caller
         values = self._values(args, kwargs)
-        return _Call(self._plan_for(values), values)
+        call: Awaitable[R] = self._plan_for(values).call(values)
+        return call
 
 
 def compiled(*bound: str) -> Callable[[Callable[P, Awaitable[R]]], Compiled[P, R]]:

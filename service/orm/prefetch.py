@@ -28,7 +28,7 @@ from tortoise.queryset import AwaitableQuery, QuerySet
 
 from service.orm import plans
 from service.orm.errors import CompileError
-from service.orm.hydration import Segment, row_segment
+from service.orm.hydration import Placement, Segment, row_segment
 from service.orm.mode import FAST
 
 if TYPE_CHECKING:
@@ -153,13 +153,27 @@ class PrefetchPlan:
             plan = self.plans[size] = plans.make_plan(build, dict.fromkeys(names, 0), names)
         return plan
 
+    def _row_segment(self) -> Segment:
+        """How one row of an inlined prefetch's array becomes an instance (its columns are known once the parent's
+        statement is compiled)."""
+        assert self.rows is not None
+        if self.segment is None:
+            columns = self.rows.columns
+            self.segment = row_segment(self.related.model, columns, 0, len(columns), related=False)
+        return self.segment
+
+    def placement(self) -> Callable[[int], Placement] | None:
+        """For an inlined prefetch into a relation container, its ``Placement`` at a column index: the hydration
+        of the parent's rows fills the containers (``attach`` is then not needed); None for any other prefetch."""
+        if self.rows is None or self.container is None:
+            return None
+        key, make = self.container
+        return lambda index: Placement(index, self._row_segment().build, key, make, self.to_attr)
+
     async def attach(self, parents: Sequence[Model]) -> None:
         """Fill the relation of every parent: from its own row (inlined) or with one more statement."""
         if self.rows is not None:
-            if self.segment is None:
-                columns = self.rows.columns
-                self.segment = row_segment(self.related.model, columns, 0, len(columns), related=False)
-            build, alias = self.segment.build, self.alias
+            build, alias = self._row_segment().build, self.alias
             self._place(parents, lambda parent: [build(record) for record in parent.__dict__.pop(alias)])
             return
         keys = list(dict.fromkeys(key for key in map(self.parent_key, parents) if key is not None))
