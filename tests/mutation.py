@@ -26,8 +26,8 @@ MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 SCOPE = (
     "service.orm.*",
     # the pool of service/db/client.py: not its statement counting, SQL logging or migration lock
+    "service.db.client.xǁDeadlineǁ*",
     "service.db.client.xǁTurnsǁ*",
-    "service.db.client.x__expire__*",
     "service.db.client.xǁBoundedPoolǁ*",
     "service.db.client.xǁ_FairAcquireǁ*",
     "service.db.client.xǁServiceDBClientǁ__init____*",
