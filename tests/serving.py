@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,13 +66,18 @@ def serve(database_url: str, **env: str) -> Iterator[Served]:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"], cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "service", "serve"],
+        cwd=ROOT,
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its worker processes in a group of their own, killed with it
     )
     served = Served(f"http://127.0.0.1:{port}", process)
     try:
         wait_until_healthy(served.base_url, process)
         yield served
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):  # workers outlive a killed supervisor unless the group goes
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -238,3 +238,20 @@ def test_the_sign_in_flood_benchmark_reports_sign_ins_and_what_the_sign_ups_got(
     refused = int(rows["sign-up, refused (503)"].split("|")[2])
     assert created + refused == 30
     assert f"({created} created, {refused} refused with 503)" in result.stdout
+
+
+@pytest.mark.requires_program("valgrind")
+def test_the_instruction_count_benchmark_counts_every_read_of_both_servers() -> None:
+    """``python -m bench.instructions`` runs both servers under callgrind and reports, for each read, thousands of
+    instructions per request of each (every read answered 200: it fails otherwise) and their ratio."""
+    result = run_module(
+        "bench.instructions", "--requests", "16", "--warmup", "2", "--connections", "4", "--users", "50"
+    )
+    summary = result.stdout.split("Thousands of instructions per request", 1)[1]
+    for name in ENDPOINTS[:4]:
+        row = re.search(rf"^\s+{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", summary, re.MULTILINE)
+        assert row is not None, f"no summary row for {name}:\n{result.stdout}"
+        service, baseline, ratio = (float(value) for value in row.groups())
+        assert service > 100  # a request is hundreds of thousands of instructions, not a few
+        assert baseline > 100
+        assert ratio == pytest.approx(baseline / service, abs=0.01)
