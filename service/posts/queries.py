@@ -193,26 +193,29 @@ async def list_posts(
 
     The first page is one statement (its total and tags subqueries of it), and so is a cursor page (no total). A
     later offset page counts first, then reads the page and its tags (three statements; one past the end, which
-    costs no walk through the skipped rows). Each page reads one row more than it shows, to know whether another
-    follows. ``search`` is a full-text search in ``language``. With ``author_must_exist`` (and ``author_id``),
-    NotFoundException when there is no such user.
+    costs no walk through the skipped rows). A first page knows from its total, read in the same statement, whether
+    another follows; a cursor page or a later offset page reads one row more than it shows to know it. ``search``
+    is a full-text search in ``language``. With ``author_must_exist`` (and ``author_id``), NotFoundException when
+    there is no such user.
     """
     tag = lower_case_tag(trim(tag)) if tag is not None else None
     q = (q.strip() or None) if q is not None else None
     text: dict[str, Any] = {"search": search, "language": language}
-    limit, offset, order = paging.limit + 1, paging.offset, paging.order
+    limit, offset, order = paging.limit, paging.offset, paging.order
     total: int | None = None
     if paging.start is not None:
-        posts = await _post_page(limit, None, author_id, tag, q, order, **start_values(paging.start), **text)
+        posts = await _post_page(limit + 1, None, author_id, tag, q, order, **start_values(paging.start), **text)
+        shown, more = split(posts, limit)
     elif not offset:
         posts = await _post_page(limit, None, author_id, tag, q, order, **text)
         total = page_total(posts)
+        shown, more = list(posts), total > len(posts)
     else:
         total = await count_posts(author_id, tag, q, search, language)
-        posts = await _post_page(limit, offset, author_id, tag, q, order, **text) if offset < total else []
+        posts = await _post_page(limit + 1, offset, author_id, tag, q, order, **text) if offset < total else []
+        shown, more = split(posts, limit)
     if not total and not posts and author_must_exist and author_id is not None and not await _user_exists(author_id):
         raise NotFoundException(f"User {author_id} not found")
-    shown, more = split(posts, paging.limit)
     try:
         page: Page[Any] = paging.page(shown, total, more)
         offer(page_tag(schemas.PostRead, page, post_numbers(shown)))

@@ -170,21 +170,24 @@ async def list_users(
     ``private`` (an admin asks), the emails are shown and ``q`` matches them too; otherwise neither.
 
     The first page is one statement (its total a subquery of it), and so is a cursor page (no total); a later offset
-    page counts first (two statements, one past the end). Each page reads one row more than it shows.
+    page counts first (two statements, one past the end). A first page knows from its total whether another
+    follows; a cursor page or a later offset page reads one row more than it shows to know it.
     """
     q = (q.strip() or None) if q is not None else None
-    limit, offset, order = paging.limit + 1, paging.offset, paging.order
+    limit, offset, order = paging.limit, paging.offset, paging.order
     total: int | None = None
     if paging.start is not None:
-        users = await _user_page(limit, None, role, q, order, private, **start_values(paging.start))
+        users = await _user_page(limit + 1, None, role, q, order, private, **start_values(paging.start))
+        shown, more = split(users, limit)
     elif not offset:
         users = await _user_page(limit, None, role, q, order, private)
         total = page_total(users)
+        shown, more = list(users), total > len(users)
     else:
         total = await count_users(role, q, emails=private)
-        users = await _user_page(limit, offset, role, q, order, private) if offset < total else []
+        users = await _user_page(limit + 1, offset, role, q, order, private) if offset < total else []
+        shown, more = split(users, limit)
     read, schema = (_read_user, UserRead) if private else (_read_public_user, PublicUserRead)
-    shown, more = split(users, paging.limit)
     page: Page[Any] = paging.page(shown, total, more)
     offer(page_tag(schema, page, user_numbers(shown)))
     page.items = [read(user) for user in shown]
