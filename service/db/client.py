@@ -20,7 +20,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -190,8 +190,18 @@ class Deadline:
         """Whether the ``CancelledError`` being handled is the deadline's own (then the caller raises TimeoutError)."""
         return self.expired and self.task.uncancel() <= self.cancelling
 
-    def disarm(self) -> None:
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        """Disarm the timer; the deadline's own cancellation leaves the block as ``TimeoutError``."""
         self.handle.cancel()
+        if kind is not None and issubclass(kind, asyncio.CancelledError) and self.timed_out():
+            raise TimeoutError from None
+
+
+_UNBOUNDED: AbstractContextManager[None] = nullcontext()
+"""The deadline of a wait without a timeout: none."""
 
 
 class Turns:
@@ -215,16 +225,8 @@ class Turns:
         if self.free and not self.waiters:
             self.free -= 1
             return
-        deadline = None if timeout is None else Deadline(self, timeout)
-        try:
+        with _UNBOUNDED if timeout is None else Deadline(self, timeout) as deadline:
             await self.take_within(deadline)
-        except asyncio.CancelledError:
-            if deadline is not None and deadline.timed_out():
-                raise TimeoutError from None
-            raise
-        finally:
-            if deadline is not None:
-                deadline.disarm()
 
     async def take_within(self, deadline: Deadline | None) -> None:
         """Take a turn, waiting behind earlier callers until ``deadline`` (if any) fails the wait."""
@@ -287,21 +289,13 @@ class BoundedPool(_Pool):
         """Wait, in arrival order, for this caller's turn, then take a connection with asyncpg's own acquire; at
         most ``timeout`` seconds in all (``TimeoutError``)."""
         turns = self.turns
-        deadline = None if timeout is None else Deadline(turns, timeout)
-        try:
+        with _UNBOUNDED if timeout is None else Deadline(turns, timeout) as deadline:
             await turns.take_within(deadline)
             try:
                 connection = await super().acquire()
             except BaseException:
                 turns.give()
                 raise
-        except asyncio.CancelledError:
-            if deadline is not None and deadline.timed_out():
-                raise TimeoutError from None
-            raise
-        finally:
-            if deadline is not None:
-                deadline.disarm()
         self.holding.add(connection)
         return connection
 
