@@ -32,6 +32,7 @@ async def open_pool(
     min_size: int | None = None,
     idle_lifetime: float = 300.0,
     reset: Callable[[Any], Awaitable[None]] | None = None,
+    connect: Callable[..., Awaitable[Any]] | None = None,
 ) -> Any:
     """The service's pool, or with ``stock`` asyncpg's own with the same options."""
     pool = (asyncpg.Pool if stock else BoundedPool)(
@@ -46,7 +47,7 @@ async def open_pool(
         setup=None,
         init=None,
         reset=reset,
-        connect=None,
+        connect=connect,
     )
     if not stock:
         pool.acquire_timeout = acquire_timeout
@@ -160,22 +161,7 @@ async def test_a_connect_that_hangs_is_bounded_by_the_same_deadline(database_url
         await opened.wait()
         return await asyncpg.connect(*args, **kwargs)
 
-    pool = BoundedPool(
-        database_url,
-        min_size=0,
-        max_size=1,
-        max_queries=50_000,
-        max_inactive_connection_lifetime=300.0,
-        record_class=asyncpg.Record,
-        connection_class=asyncpg.Connection,
-        loop=None,
-        setup=None,
-        init=None,
-        reset=None,
-        connect=connect,
-    )
-    pool.acquire_timeout = 0.3
-    await pool
+    pool = await open_pool(database_url, 1, acquire_timeout=0.3, min_size=0, connect=connect)
     try:
         for _ in range(2):
             started = time.monotonic()
