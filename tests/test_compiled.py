@@ -263,7 +263,9 @@ def _posts_with_renamed_prefetches(limit: int) -> QuerySet[Post]:
         .order_by("id")
         .limit(limit)
         .prefetch_related(
-            Prefetch("author", User.all(), to_attr="writer"), Prefetch("tags", Tag.all(), to_attr="labels")
+            Prefetch("author", User.all(), to_attr="writer"),
+            # Ordered: a list put in ``to_attr`` keeps the database's order, which an unordered query leaves open.
+            Prefetch("tags", Tag.all().order_by("id"), to_attr="labels"),
         )
     )
 
