@@ -45,15 +45,16 @@ EQUIVALENT: dict[str, str] = {
     "service.orm.schemas.x__plan__mutmut_62": "split('=', 2)[0] and split('=', 1)[0] are the same text",
     "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_5": "the inner statement always has a where clause (the"
     " filter on the correlation marker), so wheres is never None",
-    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_36": "SQL function names are case-insensitive: row() is ROW()",
-    "service.orm.prefetch.xǁ_RowArrayǁget_sql__mutmut_45": "SQL keywords are case-insensitive: array() is ARRAY()",
-    "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_1": "only the cache of plans per size: a plan made again"
-    " is the same plan",
     "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_23": "the keys given to make_plan only tell their type"
     " (it replaces them by markers): 1 and 0 are both ints",
     "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
     "service.orm.plans.xǁPlanǁinstance__mutmut_12": "no database router is configured: reads and writes choose the"
     " same connection",
+    "service.orm.plans.xǁPlanǁinstance__mutmut_15": "Tortoise's executor takes `prefetch_map or {}`: None is the"
+    " same empty map",
+    "service.orm.plans.xǁPlanǁinstance__mutmut_16": "as 15: the executor takes `prefetch_queries or {}`",
+    "service.db.client.xǁTurnsǁtake__mutmut_2": "with a free turn and no waiters, take_within takes it at once too:"
+    " the fast path in take only saves arming a deadline",
     "service.orm.hydration.x_fast_converter__mutmut_2": "without the recognised kind the field's own converter is"
     " used, which returns the same values (the fast converters are only faster)",
     "service.orm.hydration.x_fast_converter__mutmut_9": "a UTC value then goes to the field's converter, which"
@@ -93,10 +94,6 @@ EQUIVALENT: dict[str, str] = {
     " same column",
     "service.orm.hydration.x_row_segment__mutmut_24": "as 23",
     "service.orm.hydration.x_row_segment__mutmut_26": "as 23",
-    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_2": "unquoted, the service's table names (lower case, not"
-    " reserved) name the same table",
-    "service.orm.prefetch.xǁ_OuterColumnǁget_sql__mutmut_6": "unquoted, the service's column names (lower case,"
-    " not reserved) name the same column",
 }
 """Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
 KILLED = {"killed", "timeout"}

@@ -50,7 +50,7 @@ from service.orm import (
 from service.orm import schemas as orm_schemas
 from service.orm.hydration import fast_converter, instance_builder
 from service.orm.mode import FastPath
-from service.orm.prefetch import relation_container
+from service.orm.prefetch import _CORRELATED, compile_prefetches, relation_container
 from service.pages import Page
 from service.posts import queries as post_queries
 from service.posts.schemas import PostRead
@@ -588,6 +588,97 @@ def test_fast_converters_return_what_the_fields_return(model: type[Model], field
             assert (got, type(got)) == (expected, type(expected)), value
             if isinstance(expected, datetime):
                 assert (got.tzinfo, got.fold, got.isoformat()) == (expected.tzinfo, expected.fold, expected.isoformat())
+
+
+def test_a_compiled_builder_keeps_its_name_doc_and_defaults() -> None:
+    @compiled("limit")
+    def newest(limit: int = 2, order: str = "-id") -> QuerySet[Post]:
+        """The newest posts."""
+        return Post.all().order_by(order).limit(limit)
+
+    assert (newest.__qualname__, newest.__doc__) == (newest.build.__qualname__, "The newest posts.")
+    assert newest.plan() == newest.plan(2, "-id")  # the defaults fill what a call leaves out
+    assert newest.plan()[1] == [2]
+    assert newest.plan(order="id")[0] != newest.plan()[0]
+    with pytest.raises(CompileError, match=r"newest has no parameters \['offset', 'since'\]"):
+        compiled("limit", "offset", "since")(newest.build)
+
+
+def test_a_separate_prefetch_pads_its_keys_to_the_next_power_of_two() -> None:
+    """1 key, 2, 3 or 4, 5 to 8, ...: the last key repeated up to the size, one plan per size, made once."""
+    _users_with_some_posts.plan(3)
+    (prefetch,) = [prefetch for plan in _users_with_some_posts._plans.values() for prefetch in plan.prefetches]
+    for count, size in ((1, 1), (2, 2), (3, 4), (4, 4), (5, 8), (8, 8), (9, 16)):
+        keys = list(range(100, 100 + count))
+        plan, values = prefetch.bound(keys)
+        assert values == {f"key{n}": keys[min(n, count - 1)] for n in range(size)}, count
+        assert plan is prefetch.bound(keys)[0] is prefetch.plans[size]
+        assert sorted(plan.bind(values)[:size]) == sorted(values.values())
+
+
+async def test_a_forward_prefetch_of_parents_without_a_row_gives_what_tortoise_gives(make_user: MakeUser) -> None:
+    """A post with no author key, one whose key names no user and one whose author exists: the author Tortoise's
+    own prefetch (``fetch_related``) sets, and the key it leaves; no statement when no parent has a key."""
+    author = await make_user()
+    (prefetch,) = compile_prefetches(Post.all().prefetch_related("author"))
+    assert prefetch.kind == "forward"
+    for author_ids in ([None], [None, 2**62, author.id]):
+        mine, theirs = (
+            [Post(title="draft", **({} if key is None else {"author_id": key})) for key in author_ids] for _ in range(2)
+        )
+        with track_queries() as stats:
+            await prefetch.attach(mine)
+        assert stats.count == (0 if author_ids == [None] else 1)
+        for post in theirs:
+            await post.fetch_related("author")
+        assert snapshot(mine) == snapshot(theirs)
+    assert mine[-1].author.id == author.id
+
+
+@pytest.mark.parametrize("to_attr", [None, "labels"])
+@pytest.mark.parametrize("known", [True, False], ids=["container made", "container read"])
+async def test_a_separate_prefetch_fills_the_containers_tortoise_fills(
+    world: dict[str, list[int]], to_attr: str | None, known: bool
+) -> None:
+    """A many-to-many prefetch in a statement of its own fills the container a parent already holds (read before
+    the prefetch: Tortoise's prefetch fills that one), and, for a relation whose container the layer does not know
+    how to make, the one its attribute gives."""
+    tags = Tag.all().order_by("id")  # ordered: a to_attr list keeps the database's order
+    expected = await Post.all().order_by("id").offset(1).prefetch_related(Prefetch("tags", tags, to_attr=to_attr))
+    (prefetch,) = compile_prefetches(Post.all().offset(1).prefetch_related(Prefetch("tags", tags, to_attr=to_attr)))
+    assert prefetch.rows is None  # an offset: not inlined
+    assert prefetch.container is not None
+    if not known:
+        prefetch.container = None
+    parents = await Post.all().order_by("id").offset(1)
+    held = [parent.tags for parent in parents[::2]]  # containers made before the prefetch
+    await prefetch.attach(parents)
+    assert any(list(parent.tags) for parent in parents)
+    assert snapshot(parents) == snapshot(expected)
+    assert all(parent.tags is container for parent, container in zip(parents[::2], held, strict=True))
+
+
+def test_an_inlined_prefetch_is_a_correlated_array_of_rows() -> None:
+    """The statement Tortoise writes for the prefetch queryset, correlated on the parent's quoted key column and
+    packed as an array of rows, named by its annotation."""
+    sql, _ = post_queries._post_by_id.plan(1)
+    assert (
+        'ARRAY((SELECT ROW("s".*) FROM (SELECT "tags"."id" "id","tags"."name" "name" FROM "tags" LEFT OUTER JOIN'
+        ' "post_tags" ON "tags"."id"="post_tags"."tag_id" WHERE "post_tags"."post_id"="posts"."id") "s"))'
+        ' "_compiled_rows_tags"'
+    ) in sql
+
+
+def test_a_prefetch_that_cannot_be_correlated_is_refused() -> None:
+    """The parent's key goes where the marker value is: a prefetch queryset that itself holds that value twice
+    over cannot say which."""
+
+    @compiled()
+    def ambiguous() -> QuerySetSingle[User | None]:
+        return User.all().prefetch_related(Prefetch("posts", Post.filter(author_id=_CORRELATED))).first()
+
+    with pytest.raises(CompileError, match="cannot correlate Post rows to the parent's id"):
+        ambiguous.plan()
 
 
 def test_relation_containers_are_made_as_tortoise_makes_them() -> None:

@@ -18,7 +18,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.db.client import BoundedPool, ObservedConnection, Turns
+from service.db.client import MIGRATION_LOCK_KEY, BoundedPool, ObservedConnection, ServiceDBClient, Turns, open_pools
+from service.db.config import tortoise_config
+from service.settings import PoolSettings
 
 
 async def open_pool(
@@ -395,3 +397,35 @@ async def test_the_pool_keeps_asyncpgs_lifecycle(
         finally:
             pool.terminate()
     assert observed == {"service": expected, "stock": expected}
+
+
+@pytest.mark.parametrize("migration_lock", [False, True])
+async def test_the_service_client_opens_the_pool_its_config_describes(database_url: str, migration_lock: bool) -> None:
+    """The client Tortoise makes from the service's config (``service.db.config``): a ``BoundedPool`` whose waits
+    are bounded by the configured acquire timeout, named after its connection, with the configured size and idle
+    lifetime (asyncpg's 300 s when none is given) and asyncpg's 50,000 queries per connection; it holds the
+    migration lock while it is open only when asked to (a client made without the option takes none)."""
+    settings = PoolSettings(min_size=1, max_size=3, idle_lifetime=42.0, acquire_timeout=1.25)
+    config = tortoise_config(database_url, settings, migration_lock=migration_lock)
+    credentials = dict(config["connections"]["default"]["credentials"])
+    if not migration_lock:
+        del credentials["migration_lock"], credentials["max_inactive_connection_lifetime"]
+    client = ServiceDBClient(connection_name="probe", **credentials)
+    before = set(open_pools)
+    await client.create_connection(with_db=True)
+    other = await asyncpg.connect(database_url)
+    try:
+        (pool,) = set(open_pools) - before
+        assert type(pool) is BoundedPool
+        assert (pool.acquire_timeout, pool.connection_name, pool.get_max_size()) == (1.25, "probe", 3)
+        assert pool._max_queries == 50_000
+        assert pool._max_inactive_connection_lifetime == (42.0 if migration_lock else 300.0)
+        async with client.acquire_connection() as connection:
+            assert await connection.fetchval("SELECT current_database()") == await other.fetchval(
+                "SELECT current_database()"
+            )
+        lock_free = await other.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        assert lock_free is not migration_lock
+    finally:
+        await other.close()  # ends its session: a lock it took goes with it
+        await client.close()

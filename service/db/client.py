@@ -338,10 +338,8 @@ class ServiceDBClient(AsyncpgDBClient):
 
     connection_class: Any = ObservedConnection
 
-    def __init__(
-        self, *args: Any, acquire_timeout: float | None = None, migration_lock: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, acquire_timeout: float | None = None, migration_lock: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # Tortoise makes its clients with keyword arguments only
         self.acquire_timeout = acquire_timeout
         self.migration_lock = migration_lock
         self._lock_connection: asyncpg.Connection | None = None
@@ -353,9 +351,9 @@ class ServiceDBClient(AsyncpgDBClient):
             "max_queries": 50_000,
             "max_inactive_connection_lifetime": 300.0,
             "connect": connect_or_refused,
+            **kwargs,
         }
-        options.update(kwargs)
-        pool = BoundedPool(None, record_class=asyncpg.Record, **options)
+        pool = BoundedPool(record_class=asyncpg.Record, **options)
         pool.acquire_timeout = self.acquire_timeout
         pool.connection_name = self.connection_name
         open_pools.add(pool)
