@@ -48,7 +48,7 @@ from service.orm import (
     release,
 )
 from service.orm import schemas as orm_schemas
-from service.orm.hydration import fast_converter, instance_builder
+from service.orm.hydration import Segment, _hydrator, fast_converter, instance_builder
 from service.orm.mode import FastPath
 from service.orm.prefetch import _CORRELATED, compile_prefetches, relation_container
 from service.pages import Page
@@ -679,6 +679,77 @@ def test_a_prefetch_that_cannot_be_correlated_is_refused() -> None:
 
     with pytest.raises(CompileError, match="cannot correlate Post rows to the parent's id"):
         ambiguous.plan()
+
+
+@compiled("limit")
+def _posts_with_authors_and_profiles(limit: int) -> QuerySet[Post]:
+    # Two levels of select_related: the author, then the author's profile (null where there is none).
+    return Post.all().order_by("id").limit(limit).select_related("author__profile")
+
+
+@compiled("limit")
+def _posts_with_profiles_only(limit: int) -> QuerySet[Post]:
+    # The author only as the way to the profile (none of its columns): a "filler" level, left to Tortoise.
+    return (
+        Post.all()
+        .order_by("id")
+        .limit(limit)
+        .select_related("author__profile")
+        .only("id", "title", "author__profile__bio")
+    )
+
+
+@compiled("limit")
+def _users_with_tagged_posts(limit: int) -> QuerySet[User]:
+    # A prefetch queryset with a prefetch of its own: a statement of its own, whose tags are one more.
+    return (
+        User.all().order_by("id").limit(limit).prefetch_related(Prefetch("posts", Post.all().prefetch_related("tags")))
+    )
+
+
+async def test_nested_joins_and_prefetches_match_the_orm(world: dict[str, list[int]]) -> None:
+    """``select_related`` two levels deep (hydrated by the layer: each level's columns, set on its holder), a level
+    with no columns of its own (left to Tortoise), and a prefetch queryset with a prefetch of its own."""
+    for limit in (1, 5, 100):
+        posts = await assert_same(_posts_with_authors_and_profiles, limit)
+        await assert_same(_posts_with_profiles_only, limit)
+        users = await assert_same(_users_with_tagged_posts, limit)
+    assert {post.author.profile is None for post in posts} == {True, False}
+    assert any(list(post.tags) for user in users for post in user.posts)
+    for query, hydrated in ((_posts_with_authors_and_profiles, True), (_posts_with_profiles_only, False)):
+        (plan,) = query._plans.values()
+        assert (plan.hydration is not None) is hydrated
+    (plan,) = _users_with_tagged_posts._plans.values()
+    assert [prefetch.rows for prefetch in plan.prefetches] == [None]
+
+
+def test_a_joined_instance_is_set_on_its_holder_unless_the_holder_is_none() -> None:
+    """Three levels of a row: the second all null is None, and the third, though present, has no holder to go on."""
+
+    def level(name: str, start: int) -> Callable[[Any], Any]:
+        return lambda row: SimpleNamespace(level=name, value=row[start])
+
+    segments = (
+        Segment(0, 1, level("post", 0), None),
+        Segment(1, 2, level("author", 1), (0, "_author")),
+        Segment(2, 3, level("profile", 2), (1, "_profile")),
+    )
+    full, orphan, bare = _hydrator(segments, ())([(1, 2, 3), (1, None, 3), (1, 2, None)])
+    assert (full._author.value, full._author._profile.value) == (2, 3)
+    assert orphan._author is None
+    assert bare._author._profile is None
+
+
+def test_a_bound_value_the_builder_chooses_by_is_refused() -> None:
+    """The two builds' markers differ in parity: a builder that sends its value only for odd values sends a
+    constant in one build, so the value does not reach the SQL unchanged in both."""
+
+    @compiled("post_id")
+    def odd_only(post_id: int) -> QuerySet[Post]:
+        return Post.filter(id=post_id if post_id % 2 else 5)
+
+    with pytest.raises(CompileError):
+        odd_only.plan(3)
 
 
 def test_relation_containers_are_made_as_tortoise_makes_them() -> None:

@@ -38,7 +38,7 @@ async def open_pool(
 ) -> Any:
     """The service's pool, or with ``stock`` asyncpg's own with the same options."""
     pool = (asyncpg.Pool if stock else BoundedPool)(
-        database_url,
+        dsn=database_url,
         min_size=size if min_size is None else min_size,
         max_size=size,
         max_queries=max_queries,

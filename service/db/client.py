@@ -277,8 +277,8 @@ class BoundedPool(_Pool):
     acquire_timeout: float | None = None
     connection_name = "default"
 
-    def __init__(self, *args: Any, max_size: int = 10, **kwargs: Any) -> None:
-        super().__init__(*args, max_size=max_size, **kwargs)
+    def __init__(self, *, max_size: int, **kwargs: Any) -> None:
+        super().__init__(max_size=max_size, **kwargs)  # Tortoise's client passes everything by keyword
         self.turns = Turns(max_size)
         self.holding: set[Any] = set()
 

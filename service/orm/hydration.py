@@ -85,7 +85,6 @@ def fast_converter(data_field: Any) -> Converter:
 class Segment:
     """How one model's columns of a result row become an instance, exactly as ``Model._init_from_db`` does it."""
 
-    model: type[Model]
     start: int
     stop: int
     build: Callable[[Any], Model]  # row -> instance
@@ -160,7 +159,7 @@ def row_segment(model: type[Model], keys: Sequence[str], start: int, stop: int, 
         "_saved_in_db": True,
         "_custom_generated_pk": meta.db_pk_column not in meta.generated_db_fields,
     }
-    return Segment(model, start, stop, instance_builder(model, bookkeeping, plain, converted), attach_to=None)
+    return Segment(start, stop, instance_builder(model, bookkeeping, plain, converted), attach_to=None)
 
 
 @dataclass(frozen=True, slots=True)

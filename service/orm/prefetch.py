@@ -242,8 +242,9 @@ def _inlined(template: QuerySet[Any], prefetch: PrefetchPlan, outer: tuple[str, 
 
     It does not when the parent query has an offset (PostgreSQL evaluates the subquery for every skipped row
     too), when the prefetch queryset has a limit or offset and the parent query may return several rows
-    (Tortoise applies the limit to all parents together, a subquery to each), nor for a forward relation, a
-    self-relation, or a prefetch queryset with joins, annotations or prefetches of its own.
+    (Tortoise applies the limit to all parents together, a subquery to each), nor for a self-relation or a
+    prefetch queryset with joins, annotations or prefetches of its own. (A forward relation never comes here: its
+    prefetch is always a statement of its own.)
     """
     related = prefetch.related
     if template._offset is not None:
@@ -253,8 +254,7 @@ def _inlined(template: QuerySet[Any], prefetch: PrefetchPlan, outer: tuple[str, 
     if prefetch.kind == "m2m" and limited and not single:
         raise CompileError(f"prefetch of {prefetch.relation!r}: a limit on a many-to-many prefetch of several parents")
     if (
-        prefetch.kind == "forward"
-        or related.model._meta.db_table == template.model._meta.db_table
+        related.model._meta.db_table == template.model._meta.db_table
         or (limited and not single)
         or related._select_related
         or related._annotations
