@@ -48,8 +48,6 @@ EQUIVALENT: dict[str, str] = {
     "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_23": "the keys given to make_plan only tell their type"
     " (it replaces them by markers): 1 and 0 are both ints",
     "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
-    "service.orm.plans.xǁPlanǁinstance__mutmut_12": "no database router is configured: reads and writes choose the"
-    " same connection",
     "service.orm.plans.xǁPlanǁinstance__mutmut_15": "Tortoise's executor takes `prefetch_map or {}`: None is the"
     " same empty map",
     "service.orm.plans.xǁPlanǁinstance__mutmut_16": "as 15: the executor takes `prefetch_queries or {}`",

@@ -47,6 +47,7 @@ from service.orm import (
     page_total,
     release,
 )
+from service.orm import plans as orm_plans
 from service.orm import schemas as orm_schemas
 from service.orm.hydration import Segment, _hydrator, fast_converter, instance_builder
 from service.orm.mode import FastPath
@@ -402,8 +403,15 @@ def test_a_builder_whose_sql_depends_on_a_bound_value_does_not_compile() -> None
     def branching(post_id: int) -> QuerySet[Post]:
         return Post.filter(id=post_id) if post_id % 2 else Post.filter(id=post_id, title="x")
 
-    with pytest.raises(CompileError, match="depends on the values"):
+    with pytest.raises(CompileError, match="branching: the SQL depends on the values of its bound parameters"):
         branching.plan(1)
+
+    @compiled("post_id")
+    def choosing(post_id: int) -> QuerySet[Post]:  # as many parameters either way
+        return Post.filter(id=post_id) if post_id % 2 else Post.filter(author_id=post_id)
+
+    with pytest.raises(CompileError, match="choosing: the SQL depends on the values of its bound parameters"):
+        choosing.plan(1)
 
 
 def test_a_bound_value_must_reach_the_orm_unchanged() -> None:
@@ -411,7 +419,11 @@ def test_a_bound_value_must_reach_the_orm_unchanged() -> None:
     def shifted(limit: int) -> QuerySet[Post]:
         return Post.all().limit(limit + 1)
 
-    with pytest.raises(CompileError, match="unchanged"):
+    with pytest.raises(
+        CompileError,
+        match=r"\.shifted: parameter 1 changes with the bound values but is not one of them \(a bound value must"
+        r" reach the ORM unchanged\)$",
+    ):
         shifted.plan(5)
 
 
@@ -429,17 +441,63 @@ def test_bound_values_are_ints_strings_or_aware_datetimes() -> None:
     def by_role(role: Role) -> QuerySet[User]:
         return User.filter(role=role)
 
-    with pytest.raises(CompileError, match="must be an int, a float, a str or an aware datetime"):
+    with pytest.raises(
+        CompileError, match=r"^bound parameter 'role' must be an int, a float, a str or an aware datetime, got Role$"
+    ):
         by_role.plan(Role.ADMIN)
 
     @compiled("since")
     def since(since: datetime) -> QuerySet[Post]:
         return Post.filter(created_at__gt=since)
 
-    with pytest.raises(CompileError, match="must be an int, a float, a str or an aware datetime"):
+    with pytest.raises(CompileError, match=r"^bound parameter 'since' must be .*, got datetime$"):
         since.plan(datetime(2026, 1, 1))  # naive
     moment = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     assert since.plan(moment)[1] == [moment]
+
+
+def test_a_builder_must_return_a_query_with_one_flat_prefetch_per_relation() -> None:
+    not_a_query: Any = compiled()(lambda: 5)
+    with pytest.raises(CompileError, match=r"\.<lambda> must return a Tortoise query, got int$"):
+        not_a_query.plan()
+
+    @compiled()
+    def twice() -> QuerySet[Post]:
+        return Post.all().prefetch_related(Prefetch("tags", Tag.all()), Prefetch("tags", Tag.all(), to_attr="x"))
+
+    with pytest.raises(CompileError, match=r"^prefetch of 'tags': one Prefetch per relation$"):
+        twice.plan()
+
+    @compiled()
+    def nested() -> QuerySet[User]:
+        return User.all().prefetch_related("posts__tags")
+
+    with pytest.raises(CompileError, match=r"^prefetch of 'posts': nested prefetches are not supported$"):
+        nested.plan()
+
+
+def test_a_read_that_locks_its_rows_runs_where_writes_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``select_for_update`` makes a plan a write for Tortoise's router (a replica never takes it); other reads
+    ask the router for a read, and without an answer run on the model's connection."""
+
+    @compiled("post_id")
+    def locking(post_id: int) -> QuerySet[Post]:
+        return Post.filter(id=post_id).select_for_update()
+
+    @compiled("post_id")
+    def reading(post_id: int) -> QuerySet[Post]:
+        return Post.filter(id=post_id)
+
+    writer, reader = object(), object()
+    monkeypatch.setattr(
+        orm_plans, "router", SimpleNamespace(db_for_write=lambda _: writer, db_for_read=lambda _: reader)
+    )
+    for query, write, chosen in ((locking, True, writer), (reading, False, reader)):
+        plan = query._plan_for({"post_id": 1})
+        assert plan.for_write is write
+        assert plan.instance({"post_id": 1})._db is chosen
+    monkeypatch.setattr(orm_plans, "router", SimpleNamespace(db_for_write=lambda _: None, db_for_read=lambda _: None))
+    assert reading._plan_for({"post_id": 1}).instance({"post_id": 1})._db is Post._meta.db
 
 
 def test_a_bound_value_that_never_reaches_the_sql_is_refused() -> None:
@@ -696,6 +754,7 @@ def _posts_with_profiles_only(limit: int) -> QuerySet[Post]:
         .limit(limit)
         .select_related("author__profile")
         .only("id", "title", "author__profile__bio")
+        .prefetch_related("tags")
     )
 
 
@@ -721,6 +780,13 @@ async def test_nested_joins_and_prefetches_match_the_orm(world: dict[str, list[i
         assert (plan.hydration is not None) is hydrated
     (plan,) = _users_with_tagged_posts._plans.values()
     assert [prefetch.rows for prefetch in plan.prefetches] == [None]
+    (plan,) = _posts_with_profiles_only._plans.values()
+    assert plan.attached == plan.prefetches  # hydrated by Tortoise: the tags attached after it
+    assert any(list(post.tags) for post in await _posts_with_profiles_only(100))
+    # Hydrated by the layer: the posts, a reverse foreign key, go in their containers as the rows are hydrated; the
+    # profile, a reverse one-to-one, is attached after.
+    (plan,) = _users_with_everything._plans.values()
+    assert [prefetch.relation for prefetch in plan.attached] == ["profile"]
 
 
 def test_a_joined_instance_is_set_on_its_holder_unless_the_holder_is_none() -> None:
