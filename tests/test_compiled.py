@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 from pydantic_core import to_json
-from tortoise.exceptions import NoValuesFetched
+from tortoise.exceptions import DoesNotExist, MultipleObjectsReturned, NoValuesFetched
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
 from tortoise.functions import Lower
 from tortoise.models import Model
@@ -489,9 +489,11 @@ def test_a_read_that_locks_its_rows_runs_where_writes_run(monkeypatch: pytest.Mo
         return Post.filter(id=post_id)
 
     writer, reader = object(), object()
-    monkeypatch.setattr(
-        orm_plans, "router", SimpleNamespace(db_for_write=lambda _: writer, db_for_read=lambda _: reader)
+    routes = SimpleNamespace(
+        db_for_write=lambda model: writer if model is Post else None,
+        db_for_read=lambda model: reader if model is Post else None,
     )
+    monkeypatch.setattr(orm_plans, "router", routes)
     for query, write, chosen in ((locking, True, writer), (reading, False, reader)):
         plan = query._plan_for({"post_id": 1})
         assert plan.for_write is write
@@ -720,11 +722,123 @@ def test_an_inlined_prefetch_is_a_correlated_array_of_rows() -> None:
     """The statement Tortoise writes for the prefetch queryset, correlated on the parent's quoted key column and
     packed as an array of rows, named by its annotation."""
     sql, _ = post_queries._post_by_id.plan(1)
+    (plan,) = post_queries._post_by_id._plans.values()
+    assert [prefetch.relation for prefetch in plan.prefetches] == ["tags"]
+    assert plan.attached == ()  # put in their containers by the hydration of the posts' rows
     assert (
         'ARRAY((SELECT ROW("s".*) FROM (SELECT "tags"."id" "id","tags"."name" "name" FROM "tags" LEFT OUTER JOIN'
         ' "post_tags" ON "tags"."id"="post_tags"."tag_id" WHERE "post_tags"."post_id"="posts"."id") "s"))'
         ' "_compiled_rows_tags"'
     ) in sql
+
+
+async def test_a_locking_read_is_sent_where_the_router_sends_writes(
+    world: dict[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def execute_query(self, sql: str, values: list[Any]) -> Any:
+            sent.append(self.name)
+            return await Post._meta.db.execute_query(sql, values)
+
+    @compiled("post_id")
+    def locking(post_id: int) -> QuerySet[Post]:
+        return Post.filter(id=post_id).select_for_update()
+
+    writer, reader = Recording("writer"), Recording("reader")
+    routes = SimpleNamespace(
+        db_for_write=lambda model: writer if model is Post else None,
+        db_for_read=lambda model: reader if model is Post else None,
+    )
+    monkeypatch.setattr(orm_plans, "router", routes)
+    post_id = world["posts"][0]
+    assert [post.id for post in await locking(post_id)] == [post_id]
+    assert [post.id for post in await _reading_posts(post_id)] == [post_id]
+    assert sent == ["writer", "reader"]
+
+
+@compiled("post_id")
+def _reading_posts(post_id: int) -> QuerySet[Post]:
+    return Post.filter(id=post_id)
+
+
+@compiled("post_id")
+def _post_or_error(post_id: int) -> QuerySetSingle[Post]:
+    return Post.get(id=post_id)
+
+
+@compiled("author_id")
+def _one_post_of(author_id: int) -> QuerySetSingle[Post]:
+    return Post.filter(author_id=author_id).get()
+
+
+async def test_get_raises_what_tortoise_raises(world: dict[str, list[int]]) -> None:
+    """``.get()``: the one object; none or several raise Tortoise's own exceptions, with its messages."""
+    await assert_same(_post_or_error, world["posts"][0])
+    authors = [post.author_id for post in await Post.filter(id__in=world["posts"])]
+    several = next(author for author in authors if authors.count(author) > 1)
+    for query, value, error in (
+        (_post_or_error, 0, DoesNotExist),
+        (_one_post_of, several, MultipleObjectsReturned),
+    ):
+        with pytest.raises(error) as expected:
+            await query.build(value)
+        with pytest.raises(error) as got:
+            await query(value)
+        assert str(got.value) == str(expected.value)
+        assert "Post" in str(got.value)
+
+
+@compiled("user_id")
+def _user_with_profile_prefetched(user_id: int) -> QuerySetSingle[User | None]:
+    # A reverse one-to-one prefetch is attached after the hydration, to the one user or to nobody.
+    return User.filter(id=user_id).prefetch_related("profile").first()
+
+
+@compiled("limit")
+def _posts_with_tag_names_only(limit: int) -> QuerySet[Post]:
+    # A many-to-many prefetch that leaves out the tags' key: added, as Tortoise adds it.
+    return Post.all().order_by("id").limit(limit).prefetch_related(Prefetch("tags", Tag.all().only("name")))
+
+
+async def test_single_reads_and_keyless_prefetches_match_the_orm(world: dict[str, list[int]]) -> None:
+    for user_id in (*world["users"], *world["missing"]):
+        await assert_same(_user_with_profile_prefetched, user_id)
+    for limit in (1, 5, 100):
+        posts = await assert_same(_posts_with_tag_names_only, limit)
+    assert all(tag.id for post in posts for tag in post.tags)
+
+
+def test_a_many_to_many_prefetch_needs_a_related_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its rows are selected through the reverse name (``posts__id``): without one there is none to select by."""
+    tags = Post._meta.fields_map["tags"]
+    for hidden in ("posts+", None):
+        monkeypatch.setattr(tags, "related_name", hidden)
+
+        @compiled()
+        def tagged() -> QuerySet[Post]:
+            return Post.all().prefetch_related("tags")
+
+        with pytest.raises(CompileError, match=r"^prefetch of 'tags': the many-to-many relation needs a related_name$"):
+            tagged.plan()
+
+
+def test_an_instance_builder_converts_with_any_converter() -> None:
+    """A converter that is not written inline is called: on every value (Tortoise's "complex" fields), or only
+    on values that are not null ("default" fields)."""
+    build = instance_builder(Post, {}, [(0, "id")], [(1, "title", str.upper, True), (2, "body", str.lower, False)])
+    assert {k: v for k, v in vars(build((1, "ab", "CD"))).items() if k != "_await_when_save"} == {
+        "id": 1,
+        "title": "AB",
+        "body": "cd",
+    }
+    assert vars(build((2, "x", None)))["body"] is None
+    with pytest.raises(TypeError):
+        build((3, None, None))  # called on null too
 
 
 def test_a_prefetch_that_cannot_be_correlated_is_refused() -> None:
