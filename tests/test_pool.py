@@ -87,8 +87,11 @@ async def test_a_wait_for_a_connection_is_bounded_and_gives_its_turn_back(databa
     pool = await open_pool(database_url, 1, acquire_timeout=0.2)
     try:
         held = await pool.acquire()
+        started = time.monotonic()
         with pytest.raises(TimeoutError):
-            await pool.acquire()
+            await asyncio.wait_for(pool.acquire(), 3)  # the pool's own 0.2 s, not this bound
+        assert time.monotonic() - started < 2
+        assert (pool.turns.timed_out, pool.turns.waited) == (1, 1)  # counted for the metrics
         await pool.release(held)
         again = await asyncio.wait_for(pool.acquire(), 1)  # the timed-out waiter left no turn taken
         assert await again.fetchval("SELECT 1") == 1
