@@ -154,6 +154,57 @@ async def test_free_turns_are_taken_without_waiting() -> None:
     assert (turns.free, turns.waited, turns.timed_out, len(turns.waiters)) == (0, 2, 2, 2)
     turns.give()  # the timed-out waiters have left the line: the turn is free again
     assert (turns.free, len(turns.waiters)) == (1, 0)
+    turns.give()
+    assert turns.free == 2  # every turn given back is counted
+
+
+async def test_a_wait_cancelled_by_its_caller_is_cancelled_not_timed_out(database_url: str) -> None:
+    """The deadline turns only its own cancellation into TimeoutError: a caller cancelled while it waits for a turn
+    is cancelled, and leaves the line without taking the turn."""
+    pool = await open_pool(database_url, 1, acquire_timeout=5)
+    try:
+        held = await pool.acquire()
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert waiting.cancelled()
+        assert pool.turns.timed_out == 0
+        await pool.release(held)
+        again = await asyncio.wait_for(pool.acquire(), 1)
+        await pool.release(again)
+        assert (pool.turns.free, len(pool.holding)) == (1, 0)
+    finally:
+        await pool.close()
+
+
+async def test_a_turn_waited_for_then_a_hanging_connect_is_one_bounded_wait(database_url: str) -> None:
+    """A caller that first waits in line, then gets the turn of a connection that has to be opened again (expired
+    at its release) and whose connect hangs: one deadline bounds both waits."""
+    connects = 0
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        nonlocal connects
+        connects += 1
+        if connects > 1:
+            await asyncio.Event().wait()  # never opens
+        return await asyncpg.connect(*args, **kwargs)
+
+    pool = await open_pool(database_url, 1, acquire_timeout=0.5, min_size=0, connect=connect)
+    try:
+        held = await pool.acquire()
+        started = time.monotonic()
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.1)  # in line for the turn
+        await pool.expire_connections()
+        await pool.release(held)  # closed at its release: the waiter's acquire has to connect
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(waiting, 3)
+        assert 0.4 < time.monotonic() - started < 1.5
+        assert (connects, pool.turns.free, len(pool.holding)) == (2, 1, 0)
+    finally:
+        await pool.close()
 
 
 async def test_a_connect_that_hangs_is_bounded_by_the_same_deadline(database_url: str) -> None:
@@ -365,6 +416,26 @@ async def a_hung_release_leaves_the_next_wait_bounded(pool: Any, reset: Reset) -
     return [0.25 < waited < 1.3, answer]
 
 
+async def a_release_with_a_timeout_is_bounded_by_it(pool: Any, reset: Reset) -> list[Any]:
+    """``release(connection, timeout=...)`` bounds the reset by that timeout (asyncpg's own rule): a reset that
+    hangs is given up on in time, and the pool has a connection for the next acquire."""
+    connection = await pool.acquire(timeout=2)
+    reset.hang = True
+    started = time.monotonic()
+    try:
+        await pool.release(connection, timeout=0.2)
+        outcome = "released"
+    except TimeoutError:
+        outcome = "TimeoutError"
+    waited = time.monotonic() - started
+    reset.hang = False
+    reset.let_go.set()
+    connection = await pool.acquire(timeout=2)
+    answer = await connection.fetchval("SELECT 1")
+    await pool.release(connection)
+    return [outcome, waited < 1.5, answer]
+
+
 SCENARIOS: list[tuple[Callable[..., Awaitable[list[Any]]], dict[str, Any], list[Any]]] = [
     (idle_connections_are_closed, {"size": 2, "min_size": 0, "idle_lifetime": 0.3}, [2, 0, 1, 1]),
     (expired_connections_are_replaced, {"size": 1}, [True, True]),
@@ -375,6 +446,7 @@ SCENARIOS: list[tuple[Callable[..., Awaitable[list[Any]]], dict[str, Any], list[
     (listeners_are_removed, {"size": 1}, [[]]),
     (a_failed_reset_gives_a_new_connection, {"size": 1, "reset": Reset}, [True, True]),
     (a_hung_release_leaves_the_next_wait_bounded, {"size": 1, "reset": Reset}, [True, 1]),
+    (a_release_with_a_timeout_is_bounded_by_it, {"size": 1, "reset": Reset}, ["TimeoutError", True, 1]),
 ]
 
 
