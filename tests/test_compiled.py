@@ -25,11 +25,12 @@ import pytest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 from pydantic_core import to_json
 from tortoise.exceptions import DoesNotExist, MultipleObjectsReturned, NoValuesFetched
+from tortoise.expressions import F
 from tortoise.fields.relational import ManyToManyRelation, ReverseRelation
 from tortoise.functions import Lower
 from tortoise.models import Model
 from tortoise.query_utils import Prefetch
-from tortoise.queryset import QuerySet, QuerySetSingle
+from tortoise.queryset import CountQuery, QuerySet, QuerySetSingle
 from tortoise.transactions import in_transaction
 
 from service.app import create_app
@@ -494,18 +495,34 @@ def test_a_read_that_locks_its_rows_runs_where_writes_run(monkeypatch: pytest.Mo
     def reading(post_id: int) -> QuerySet[Post]:
         return Post.filter(id=post_id)
 
+    @compiled("post_id")
+    def counting(post_id: int) -> CountQuery:
+        return Post.filter(id=post_id).count()
+
     writer, reader = object(), object()
     routes = SimpleNamespace(
         db_for_write=lambda model: writer if model is Post else None,
         db_for_read=lambda model: reader if model is Post else None,
     )
     monkeypatch.setattr(orm_plans, "router", routes)
-    for query, write, chosen in ((locking, True, writer), (reading, False, reader)):
+    for query, write, chosen in ((locking, True, writer), (reading, False, reader), (counting, False, reader)):
         plan = query._plan_for({"post_id": 1})
         assert plan.for_write is write
         assert plan.instance({"post_id": 1})._db is chosen
     monkeypatch.setattr(orm_plans, "router", SimpleNamespace(db_for_write=lambda _: None, db_for_read=lambda _: None))
     assert reading._plan_for({"post_id": 1}).instance({"post_id": 1})._db is Post._meta.db
+
+
+@compiled("first", "author", "low", "high")
+def _posts_scaled(first: int, author: int, low: float, high: float) -> QuerySet[Post]:
+    # Floats bound third and fourth (as a search rank is bound in a cursor): each its own marker.
+    return Post.filter(id__gte=first, author_id__gte=author).annotate(x=F("id") * low).filter(x__lt=high).order_by("id")
+
+
+async def test_float_bound_values_reach_their_own_slots(world: dict[str, list[int]]) -> None:
+    for low, high in ((0.5, 10.0), (1.0, 1e9), (2.25, 3.5)):
+        await assert_same(_posts_scaled, world["posts"][0], world["users"][0], low, high)
+    assert _posts_scaled.plan(1, 2, 0.5, 10.0)[1] == [0.5, 1, 2, 0.5, 10.0]
 
 
 def test_a_bound_value_that_never_reaches_the_sql_is_refused() -> None:
@@ -729,8 +746,9 @@ async def test_a_separate_prefetch_fills_the_containers_tortoise_fills(
 def test_an_inlined_prefetch_is_a_correlated_array_of_rows() -> None:
     """The statement Tortoise writes for the prefetch queryset, correlated on the parent's quoted key column and
     packed as an array of rows, named by its annotation."""
-    sql, _ = post_queries._post_by_id.plan(1)
-    (plan,) = post_queries._post_by_id._plans.values()
+    fresh = Compiled(post_queries._post_by_id.build, ["post_id"])  # compiled here, not by an earlier test
+    sql, _ = fresh.plan(1)
+    (plan,) = fresh._plans.values()
     assert [prefetch.relation for prefetch in plan.prefetches] == ["tags"]
     assert plan.attached == ()  # put in their containers by the hydration of the posts' rows
     assert (
@@ -881,6 +899,12 @@ def _posts_with_profiles_only(limit: int) -> QuerySet[Post]:
 
 
 @compiled("limit")
+def _posts_with_author_names(limit: int) -> QuerySet[Post]:
+    # A joined model with one column: hydrated by the layer like any other.
+    return Post.all().order_by("id").limit(limit).select_related("author").only("id", "title", "author__name")
+
+
+@compiled("limit")
 def _users_with_tagged_posts(limit: int) -> QuerySet[User]:
     # A prefetch queryset with a prefetch of its own: a statement of its own, whose tags are one more.
     return (
@@ -893,11 +917,17 @@ async def test_nested_joins_and_prefetches_match_the_orm(world: dict[str, list[i
     with no columns of its own (left to Tortoise), and a prefetch queryset with a prefetch of its own."""
     for limit in (1, 5, 100):
         posts = await assert_same(_posts_with_authors_and_profiles, limit)
+        await assert_same(_posts_with_author_names, limit)
         await assert_same(_posts_with_profiles_only, limit)
         users = await assert_same(_users_with_tagged_posts, limit)
     assert {post.author.profile is None for post in posts} == {True, False}
     assert any(list(post.tags) for user in users for post in user.posts)
-    for query, hydrated in ((_posts_with_authors_and_profiles, True), (_posts_with_profiles_only, False)):
+    shapes = (
+        (_posts_with_authors_and_profiles, True),
+        (_posts_with_author_names, True),
+        (_posts_with_profiles_only, False),
+    )
+    for query, hydrated in shapes:
         (plan,) = query._plans.values()
         assert (plan.hydration is not None) is hydrated
     (plan,) = _users_with_tagged_posts._plans.values()

@@ -237,9 +237,9 @@ def row_hydration(
     position = {key: index for index, key in enumerate(keys)}
     annotations = tuple((position[name], name) for name in query._annotations)
     placements = tuple(place(position[alias]) for alias, place in (placed or {}).items())
-    layout = query._select_related_idx
+    layout = query._select_related_idx  # the queried model first (always there), then each joined one
     if not layout:
-        return Hydration((row_segment(query.model, keys, 0, len(keys), related=False),), annotations, placements)
+        return None
     model, stop, *_, root = layout[0]
     segments = [row_segment(model, keys, 0, stop, related=False)]
     paths: dict[tuple[Any, ...], int] = {tuple(root): 0}
