@@ -255,3 +255,21 @@ def test_the_instruction_count_benchmark_counts_every_read_of_both_servers() -> 
         assert service > 100  # a request is hundreds of thousands of instructions, not a few
         assert baseline > 100
         assert ratio == pytest.approx(baseline / service, abs=0.01)
+
+
+@pytest.mark.requires_program("valgrind")
+def test_the_parts_benchmark_counts_every_part_of_a_page() -> None:
+    """``python -m bench.parts`` counts each part of a page of posts under callgrind: every part has a count, and
+    the parts the read is made of add up to no more than the read."""
+    from bench.parts import PARTS
+
+    result = run_module("bench.parts", "--pages", "3", "--users", "50")
+    summary = result.stdout.split("Thousands of instructions per page", 1)[1]
+    counted = {}
+    for label in PARTS:
+        row = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)$", summary, re.MULTILINE)
+        assert row is not None, f"no row for {label}:\n{result.stdout}"
+        counted[label] = float(row.group(1))
+    assert all(thousands > 1 for thousands in counted.values()), counted
+    inside = ("statement", "hydration", "schemas", "entity tag")
+    assert sum(counted[label] for label in inside) < counted["read"] * 1.2, counted
