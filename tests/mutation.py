@@ -5,7 +5,10 @@ Runs mutmut (its settings: ``[tool.mutmut]`` in pyproject.toml) on the mutants o
 mutant's tests create and drop their own database on it, instead of starting a server each), then prints the score:
 killed (a test failed, or the tests hung past mutmut's timeout) over all mutants, ``EQUIVALENT`` ones aside.
 Extra arguments go to ``mutmut run`` (``--max-children 1``). ``.venv/bin/mutmut results`` lists the survivors and
-``.venv/bin/mutmut show NAME`` shows one.
+``.venv/bin/mutmut show NAME`` shows one. After adding tests, ``python -m tests.mutation --survivors [PATTERN...]``
+runs again, in the same ``mutants/`` folder, the mutants the last run left alive (and any named by a pattern, such
+as the mutants of a function changed since: ``"service.orm.hydration.x_row_hydration__mutmut_*"``), with the tests'
+association to functions collected anew, then prints the score of the whole.
 """
 
 from __future__ import annotations
@@ -111,11 +114,22 @@ def results() -> dict[str, str]:
 
 
 def main(arguments: list[str]) -> int:
-    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    names: list[str] = list(SCOPE)
+    if "--survivors" in arguments:
+        patterns = [argument for argument in arguments if argument.startswith("service.")]
+        arguments = [argument for argument in arguments if argument != "--survivors" and argument not in patterns]
+        alive = [name for name, status in results().items() if status not in KILLED and name not in EQUIVALENT]
+        names = [*alive, *patterns]
+        if not names:
+            print("no mutant left alive")
+            return 0
+        (ROOT / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # tests added since: associate them anew
+    else:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     started = time.monotonic()
     with postgres_server() as url:
         environment = {**os.environ, "TEST_DATABASE_URL": url}
-        run = subprocess.run([MUTMUT, "run", *arguments, *SCOPE], cwd=ROOT, env=environment, check=False)
+        run = subprocess.run([MUTMUT, "run", *arguments, *names], cwd=ROOT, env=environment, check=False)
     minutes = (time.monotonic() - started) / 60
     if run.returncode != 0:
         print(f"mutmut run failed ({run.returncode})", file=sys.stderr)
