@@ -36,9 +36,9 @@ SCOPE = (
     "service.db.client.xǁServiceDBClientǁ__init____*",
     "service.db.client.xǁServiceDBClientǁcreate_pool__*",
 )
-_NEVER_EMPTY = (
-    "layout is never empty (Tortoise's _select_related_idx always holds the queried model): the branch never runs"
-)
+_ZIP = "the two builds' parameter lists were compared for length just above: zip's strict changes nothing"
+_MARKERS = "the markers stay distinct from each other and between the two builds whatever the step"
+_FILE_NAME = "the file name of generated code shows only in tracebacks"
 EQUIVALENT: dict[str, str] = {
     "service.orm.schemas.x__filled_by_values_alone__mutmut_3": "a schema with private attributes always has"
     " __pydantic_post_init__ (pydantic sets it to initialise them), so the private-attribute test never decides",
@@ -50,12 +50,31 @@ EQUIVALENT: dict[str, str] = {
     " filter on the correlation marker), so wheres is never None",
     "service.orm.prefetch.xǁPrefetchPlanǁ_plan_for__mutmut_23": "the keys given to make_plan only tell their type"
     " (it replaces them by markers): 1 and 0 are both ints",
+    "service.orm.prefetch.xǁPrefetchPlanǁ_row_segment__mutmut_9": "related=None is as false as related=False",
+    "service.orm.prefetch.x__inlined__mutmut_28": "a reverse name holds no '__': partition and rpartition give the"
+    " same first part",
     "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
+    "service.orm.plans.x__marker__mutmut_3": _MARKERS,
+    "service.orm.plans.x__marker__mutmut_5": _MARKERS,
+    "service.orm.plans.x__marker__mutmut_10": _MARKERS,
+    "service.orm.plans.x__marker__mutmut_12": _MARKERS,
+    "service.orm.plans.x__marker__mutmut_17": _MARKERS,
+    "service.orm.plans.x__locate__mutmut_18": "a marker occurs once in its LIKE pattern: partition and rpartition"
+    " split it alike",
+    "service.orm.plans.x_make_plan__mutmut_40": _ZIP,
+    "service.orm.plans.x_make_plan__mutmut_43": _ZIP,
+    "service.orm.plans.x_make_plan__mutmut_44": _ZIP,
+    "service.orm.plans.x_make_plan__mutmut_75": "bool(None) is False, the default it replaces",
     "service.orm.plans.xǁPlanǁinstance__mutmut_15": "Tortoise's executor takes `prefetch_map or {}`: None is the"
     " same empty map",
     "service.orm.plans.xǁPlanǁinstance__mutmut_16": "as 15: the executor takes `prefetch_queries or {}`",
-    "service.db.client.xǁTurnsǁtake__mutmut_2": "with a free turn and no waiters, take_within takes it at once too:"
-    " the fast path in take only saves arming a deadline",
+    "service.orm.plans.xǁCompiledǁ_values__mutmut_6": "zip's strict is False by default",
+    "service.orm.plans.xǁCompiledǁ_values__mutmut_9": "zip's strict is False by default",
+    "service.orm.plans.xǁCompiledǁ_shape__mutmut_5": "the shape only tells which bound values are None: the"
+    " negation tells the same",
+    "service.orm.plans.xǁCompiledǁ_plan_for__mutmut_14": "the order of the bound names only numbers their markers:"
+    " any order locates the same slots",
+    "service.orm.plans.xǁCompiledǁ_plan_for__mutmut_16": "as 14",
     "service.orm.hydration.x_fast_converter__mutmut_2": "without the recognised kind the field's own converter is"
     " used, which returns the same values (the fast converters are only faster)",
     "service.orm.hydration.x_fast_converter__mutmut_9": "a UTC value then goes to the field's converter, which"
@@ -66,35 +85,29 @@ EQUIVALENT: dict[str, str] = {
     " would give",
     "service.orm.hydration.x_fast_converter__mutmut_34": "as 33: the field's converter gives the same member",
     "service.orm.hydration.x_fast_converter__mutmut_36": "as 33: the field's converter gives the same member",
-    "service.orm.hydration.x_row_hydration__mutmut_7": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_8": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_9": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_10": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_11": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_12": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_13": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_14": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_15": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_16": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_17": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_18": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_19": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_20": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_21": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_22": _NEVER_EMPTY,
-    "service.orm.hydration.x_row_hydration__mutmut_30": "related=None is as false as related=False",
+    "service.orm.hydration.x_row_segment__mutmut_4": "a native column has no converter: the flag is never read",
+    "service.orm.hydration.x_row_segment__mutmut_5": "the service's models have no 'default' fields (Tortoise's"
+    " db_default_fields, converted by field_type): the entry is never made",
+    "service.orm.hydration.x_row_segment__mutmut_6": "as 5",
+    "service.orm.hydration.x_row_segment__mutmut_9": "every complex field of the service's models (datetimes, char"
+    " enums) converts None to None: skipping the converter for None gives the same value",
+    "service.orm.hydration.x_row_segment__mutmut_23": "a related key holds exactly one dot: every split gives the"
+    " same column",
+    "service.orm.hydration.x_row_segment__mutmut_24": "as 23",
+    "service.orm.hydration.x_row_segment__mutmut_26": "as 23",
     "service.orm.hydration.x__hydrator__mutmut_27": "a segment without columns is left to Tortoise (row_hydration"
     " returns None for it), so the 'False' is never written",
     "service.orm.hydration.x__hydrator__mutmut_28": "as 27",
     "service.orm.hydration.x__hydrator__mutmut_29": "as 27",
     "service.orm.hydration.x__hydrator__mutmut_35": "the row's own instance is never None: no guard needed",
-    "service.orm.hydration.x__hydrator__mutmut_59": "the file name of generated code shows only in tracebacks",
-    "service.orm.hydration.x__hydrator__mutmut_60": "as 59",
-    "service.orm.hydration.x_row_segment__mutmut_4": "a native column has no converter: the flag is never read",
-    "service.orm.hydration.x_row_segment__mutmut_23": "a related key holds exactly one dot: every split gives the"
-    " same column",
-    "service.orm.hydration.x_row_segment__mutmut_24": "as 23",
-    "service.orm.hydration.x_row_segment__mutmut_26": "as 23",
+    "service.orm.hydration.x__hydrator__mutmut_65": _FILE_NAME,
+    "service.orm.hydration.x__hydrator__mutmut_66": _FILE_NAME,
+    "service.db.client.xǁTurnsǁtake__mutmut_2": "with a free turn and no waiters, take_within takes it at once too:"
+    " the fast path in take only saves arming a deadline",
+    "service.db.client.xǁDeadlineǁ__init____mutmut_3": "the message of an assertion that holds (a bounded wait runs"
+    " in a task)",
+    "service.db.client.xǁDeadlineǁ__init____mutmut_4": "as 3",
+    "service.db.client.xǁDeadlineǁ__init____mutmut_8": "expired=None is as false as expired=False",
 }
 """Mutants that change no observable behaviour, each with the reason (also listed in docs/testing.md)."""
 KILLED = {"killed", "timeout"}
