@@ -53,6 +53,10 @@ EQUIVALENT: dict[str, str] = {
     "service.orm.prefetch.xǁPrefetchPlanǁ_row_segment__mutmut_9": "related=None is as false as related=False",
     "service.orm.prefetch.x__inlined__mutmut_28": "a reverse name holds no '__': partition and rpartition give the"
     " same first part",
+    "service.orm.prefetch.x__inlined__mutmut_26": "the key of a reverse foreign key holds no '__' (author_id):"
+    " partitioning it gives it whole",
+    "service.orm.prefetch.x_compile_prefetches__mutmut_44": "the container of a reverse one-to-one is None either"
+    " way (relation_container knows only the reverse foreign key and many-to-many getters)",
     "service.orm.plans.x_page_total__mutmut_7": "a non-empty first page has a total of at least 1, never 0 or null",
     "service.orm.plans.x__marker__mutmut_3": _MARKERS,
     "service.orm.plans.x__marker__mutmut_5": _MARKERS,
@@ -85,6 +89,7 @@ EQUIVALENT: dict[str, str] = {
     " would give",
     "service.orm.hydration.x_fast_converter__mutmut_34": "as 33: the field's converter gives the same member",
     "service.orm.hydration.x_fast_converter__mutmut_36": "as 33: the field's converter gives the same member",
+    "service.orm.hydration.x_row_hydration__mutmut_18": "related=None is as false as related=False",
     "service.orm.hydration.x_row_segment__mutmut_4": "a native column has no converter: the flag is never read",
     "service.orm.hydration.x_row_segment__mutmut_5": "the service's models have no 'default' fields (Tortoise's"
     " db_default_fields, converted by field_type): the entry is never made",

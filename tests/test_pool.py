@@ -237,6 +237,22 @@ async def test_a_connect_that_hangs_is_bounded_by_the_same_deadline(database_url
         pool.terminate()
 
 
+async def test_a_pool_without_an_acquire_timeout_waits_without_a_deadline(database_url: str) -> None:
+    pool = await open_pool(database_url, 1)
+    try:
+        assert pool.acquire_timeout is None
+        connection = await pool.acquire()
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # no deadline: it waits as long as it takes
+        await pool.release(connection)
+        connection = await asyncio.wait_for(waiting, 2)
+        assert await connection.fetchval("SELECT 1") == 1
+        await pool.release(connection)
+    finally:
+        await pool.close()
+
+
 async def test_acquire_as_a_context_with_its_own_timeout(database_url: str) -> None:
     """``async with pool.acquire()`` takes a turn and a connection and gives both back; entering the same context
     twice is refused as asyncpg refuses it; ``acquire(timeout=...)`` bounds that wait instead of the pool's."""
