@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import seed, servers
+from bench.instructions import _dumped
 
 PARTS = (
     "read",
@@ -103,13 +103,6 @@ async def child(url: str, pages: int) -> None:
             await _count(label, pages, parts[label])
         await raw.close()
         release(posts, "tags")
-
-
-def _dumped(dump: Path) -> int:
-    totals = re.search(r"^totals: (\d+)$", dump.read_text(errors="replace"), re.MULTILINE)
-    if totals is None:
-        raise servers.BenchError(f"callgrind wrote no count in {dump}")
-    return int(totals.group(1))
 
 
 async def prepare(server_url: str, args: argparse.Namespace, work: Path) -> dict[str, float]:

@@ -396,6 +396,15 @@ class Reset:
         if self.hang:
             await self.let_go.wait()
 
+    async def release_and_ask(self, pool: Any) -> Any:
+        """Let a hung reset finish, then ask the pool's next connection a question; its answer."""
+        self.hang = False
+        self.let_go.set()
+        connection = await pool.acquire(timeout=2)
+        answer = await connection.fetchval("SELECT 1")
+        await pool.release(connection)
+        return answer
+
 
 async def a_failed_reset_gives_a_new_connection(pool: Any, reset: Reset) -> list[Any]:
     connection = await pool.acquire(timeout=2)
@@ -424,11 +433,7 @@ async def a_hung_release_leaves_the_next_wait_bounded(pool: Any, reset: Reset) -
     with pytest.raises(TimeoutError):
         await pool.acquire(timeout=0.3)
     waited = time.monotonic() - started
-    reset.hang = False
-    reset.let_go.set()
-    connection = await pool.acquire(timeout=2)
-    answer = await connection.fetchval("SELECT 1")
-    await pool.release(connection)
+    answer = await reset.release_and_ask(pool)
     return [0.25 < waited < 1.3, answer]
 
 
@@ -444,11 +449,7 @@ async def a_release_with_a_timeout_is_bounded_by_it(pool: Any, reset: Reset) -> 
     except TimeoutError:
         outcome = "TimeoutError"
     waited = time.monotonic() - started
-    reset.hang = False
-    reset.let_go.set()
-    connection = await pool.acquire(timeout=2)
-    answer = await connection.fetchval("SELECT 1")
-    await pool.release(connection)
+    answer = await reset.release_and_ask(pool)
     return [outcome, waited < 1.5, answer]
 
 
